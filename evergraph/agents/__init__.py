@@ -1,0 +1,1 @@
+"""LangGraph agents wiring llm/, graph/, playbooks/ and retrieval/ together."""

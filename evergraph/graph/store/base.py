@@ -1,0 +1,112 @@
+"""The store contract every graph backend implements (embedded SQLite, Neo4j).
+
+Kept small on purpose: backends store and read records; integration rules (reinforcement,
+conflicts) live in `graph/` and only call these methods. `tests/conformance/` holds the suite
+every backend must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from evergraph.graph.models import (
+    Change,
+    Chunk,
+    Entity,
+    Evidence,
+    Fact,
+    FactStatus,
+    Source,
+    StoreStats,
+)
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    location: str
+
+    def close(self) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all of them commit together or none does. Nesting joins the outer one.
+
+        Outside a transaction every write method commits on its own.
+        """
+        ...
+
+    # -- writes (upserts replace the whole record with the same id) --------------------
+    def upsert_sources(self, sources: Sequence[Source]) -> None: ...
+    def upsert_chunks(self, chunks: Sequence[Chunk]) -> None: ...
+    def upsert_entities(self, entities: Sequence[Entity]) -> None: ...
+    def upsert_facts(self, facts: Sequence[Fact]) -> None: ...
+    def add_evidence(self, evidence: Sequence[Evidence]) -> None: ...
+
+    def retire_fact(
+        self,
+        fact_id: str,
+        *,
+        at: datetime,
+        reason: str,
+        status: FactStatus = FactStatus.SUPERSEDED,
+        valid_to: datetime | None = None,
+    ) -> None:
+        """Retire, never delete: sets retired_at, status, reason (and valid_to if given)."""
+        ...
+
+    def delete_source(self, source_id: str) -> int:
+        """Forget a source: its chunks and evidence go, and so do facts left without evidence.
+
+        Returns the number of facts deleted. This is the only way facts are deleted.
+        """
+        ...
+
+    # -- reads ---------------------------------------------------------------------------
+    def get_source(self, source_id: str) -> Source | None: ...
+    def get_entity(self, entity_id: str) -> Entity | None: ...
+    def get_fact(self, fact_id: str) -> Fact | None: ...
+
+    def find_entities(self, name: str, *, type: str | None = None, limit: int = 10) -> list[Entity]:
+        """Entities whose name or an alias equals `name`, ignoring case."""
+        ...
+
+    def facts_about(
+        self,
+        entity_id: str,
+        *,
+        predicate: str | None = None,
+        as_of: datetime | None = None,
+        recorded_at: datetime | None = None,
+    ) -> list[Fact]:
+        """Facts with the entity as subject or object that hold per `Fact.holds`."""
+        ...
+
+    def evidence_for(self, fact_id: str) -> list[Evidence]: ...
+
+    def neighbourhood(
+        self, entity_ids: Sequence[str], *, hops: int = 2, as_of: datetime | None = None
+    ) -> list[Fact]:
+        """Facts reachable within `hops` edges (either direction) of the given entities."""
+        ...
+
+    def search_chunks_text(self, query: str, *, k: int = 10) -> list[tuple[Chunk, float]]:
+        """BM25 full-text search; higher score is better. Any user text is a valid query."""
+        ...
+
+    def search_chunks_vector(
+        self, vector: Sequence[float], *, k: int = 10
+    ) -> list[tuple[Chunk, float]]:
+        """Cosine similarity over chunk embeddings; higher is better."""
+        ...
+
+    def search_entities_vector(
+        self, vector: Sequence[float], *, k: int = 10, type: str | None = None
+    ) -> list[tuple[Entity, float]]: ...
+
+    def changes(self, *, since: int = 0, limit: int = 1000) -> list[Change]:
+        """The change log after sequence number `since`, oldest first."""
+        ...
+
+    def stats(self) -> StoreStats: ...

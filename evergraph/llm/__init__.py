@@ -1,0 +1,1 @@
+"""OpenAI-compatible LLM access: structured output, n-sampling, retries, cache, usage."""

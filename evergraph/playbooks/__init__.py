@@ -1,0 +1,1 @@
+"""ACE playbooks: bullets, typed delta operations, de-duplication and history (to come)."""
