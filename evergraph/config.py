@@ -6,7 +6,7 @@ the result is passed down explicitly.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +23,14 @@ from evergraph.errors import ConfigError
 DEFAULT_HOME = Path.home() / ".evergraph"
 
 
-class StructuredMode(str, Enum):
+class StructuredMode(StrEnum):
     """How the server is asked for JSON that fits a schema."""
 
     JSON_SCHEMA = "json_schema"  # response_format json_schema: vLLM, OpenAI
     JSON_OBJECT = "json_object"  # response_format json_object + schema: llama.cpp server
 
 
-class SamplingMode(str, Enum):
+class SamplingMode(StrEnum):
     """How n samples are drawn."""
 
     AUTO = "auto"  # ask for n in one request; top up with repeats if the server ignores n
@@ -100,11 +100,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = init_settings.init_kwargs.pop("_toml_file", None)  # type: ignore[attr-defined]
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
+        # the toml file comes from model_config, set per call by `load_settings`
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
 
 def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
@@ -116,9 +113,13 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
     if toml_path is not None and not path.is_file():
         raise ConfigError(f"config file {path} does not exist", fix="pass an existing file")
     try:
-        if path.is_file():
-            return Settings(_toml_file=path, **overrides)
-        return Settings(**overrides)
+        if not path.is_file():
+            return Settings(**overrides)
+
+        class FileSettings(Settings):
+            model_config = SettingsConfigDict(toml_file=path)
+
+        return FileSettings(**overrides)
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"

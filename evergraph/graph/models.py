@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -34,7 +34,7 @@ def _aware(v: datetime | None) -> datetime | None:
     return v
 
 
-class FactStatus(str, Enum):
+class FactStatus(StrEnum):
     ACTIVE = "active"
     SUPERSEDED = "superseded"
     CONTESTED = "contested"

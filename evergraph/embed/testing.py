@@ -1,0 +1,31 @@
+"""`HashingEmbedder`: a TEST DOUBLE for unit tests, not a product feature.
+
+Hashes words into a fixed number of buckets so that texts sharing words are similar, with
+no model to load. Real code paths use `SentenceTransformerEmbedder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from evergraph.embed.base import Vectors
+
+
+class HashingEmbedder:
+    name = "hashing-test-double"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                out[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return (out / np.where(norms == 0, 1.0, norms)).astype(np.float32)

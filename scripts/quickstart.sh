@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fresh machine → the main job on the embedded default store, with a real local model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+EG=.venv/bin/evergraph
+PORT=${EVERGRAPH_QUICKSTART_PORT:-8101}
+# llama.cpp is the light local engine (loads in about a second); it takes JSON schemas as
+# response_format json_object + schema.
+export EVERGRAPH_LLM__BASE_URL="http://127.0.0.1:$PORT/v1"
+export EVERGRAPH_LLM__STRUCTURED_MODE=json_object
+export EVERGRAPH_LLM__MODEL=qwen2.5-coder-0.5b
+$EG model status | grep -q ":$PORT" || $EG model serve --engine llamacpp --port "$PORT" --detach
+$EG doctor
+$EG smoke "$@"
+echo
+echo "The model server keeps running on 127.0.0.1:$PORT; stop it with: $EG model stop"

