@@ -31,8 +31,8 @@ app = typer.Typer(
 model_app = typer.Typer(help="Serve a small local model (llama.cpp or vLLM on CPU) on 127.0.0.1.")
 app.add_typer(model_app, name="model")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings(ctx: typer.Context) -> Settings:

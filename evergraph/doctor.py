@@ -77,7 +77,6 @@ async def _check_llm(settings: Settings) -> Check:
             _Ping,
             n=2,
             max_tokens=20,
-            temperature=0.0,
         )
         return Check(
             "llm",

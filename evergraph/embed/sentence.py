@@ -41,10 +41,12 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub at run time
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
         except ImportError:
             raise UsageError(
                 "sentence-transformers is not installed", fix="pip install 'evergraph[embed]'"
             ) from None
+        hf_logging.disable_progress_bar()  # a per-load bar is noise in CLI output and logs
         try:
             self._model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as e:

@@ -276,6 +276,12 @@ class OpenAICompatLLM:
         """See `LLM.structured`; `max_tokens` can only lower the configured cap."""
         settings = self._settings
         temperature = settings.temperature if temperature is None else temperature
+        if n > 1 and temperature == 0:
+            # vLLM rejects it, and greedy samples would agree by construction anyway
+            raise UsageError(
+                f"n={n} samples at temperature 0 would all be the same",
+                fix="sample at a temperature above 0, or ask for n=1",
+            )
         cap = settings.max_tokens if max_tokens is None else min(max_tokens, settings.max_tokens)
         fmt = response_format(schema, settings.structured_mode)
 
