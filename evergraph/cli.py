@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -234,20 +233,28 @@ def model_status(ctx: typer.Context) -> None:
         out.print("no local model server is running")
 
 
+INTERRUPTED = 130  # what shells report for SIGINT; typer's click also returns it on Ctrl-C
+
+
 def main() -> None:
     """Entry point: map errors to messages and exit codes (2 usage, 1 runtime, 130 Ctrl-C)."""
     command = typer.main.get_command(app)
     try:
         rv = command.main(standalone_mode=False)
-    except click.ClickException as e:
-        e.show()
+    except typer.TyperException as e:  # click's usage errors (typer vendors click)
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {e.format_message()}", highlight=False)
         sys.exit(e.exit_code)
-    except (KeyboardInterrupt, click.Abort):
-        err.print("[yellow]interrupted[/]: everything already committed is kept.")
-        sys.exit(130)
+    except (KeyboardInterrupt, typer.Abort):
+        rv = INTERRUPTED
     except EvergraphError as e:
         err.print(f"[red]error[/]: {e.message}", highlight=False)
         if e.fix:
             err.print(f"[yellow]fix[/]: {e.fix}", highlight=False)
         sys.exit(2 if isinstance(e, UsageError) else 1)
+    if rv == INTERRUPTED:
+        err.print("[yellow]interrupted[/]: everything already committed is kept.")
     sys.exit(rv if isinstance(rv, int) else 0)

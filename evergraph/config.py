@@ -67,6 +67,14 @@ class EmbedSettings(BaseModel):
     cache: bool = True
 
 
+class Neo4jSettings(BaseModel):
+    """Credentials for a neo4j:// or bolt:// EVERGRAPH_STORE that does not carry its own
+    (kept out of the URL: a password with @ or / in it would have to be percent-encoded)."""
+
+    user: str = "neo4j"
+    password: SecretStr = SecretStr("")
+
+
 class Settings(BaseSettings):
     """All of Evergraph's settings; nested fields use `__` in env vars (EVERGRAPH_LLM__MODEL)."""
 
@@ -77,11 +85,12 @@ class Settings(BaseSettings):
     )
 
     home: Path = DEFAULT_HOME
-    store: str = ""  # a SQLite path or sqlite:PATH (default: HOME/evergraph.db); neo4j:// later
+    store: str = ""  # a SQLite path, sqlite:PATH or neo4j://HOST:7687 (default: HOME/evergraph.db)
     cache_dir: Path | None = None  # default: HOME/cache
     concurrency: int = Field(4, ge=1, le=256)
     llm: LLMSettings = LLMSettings()
     embed: EmbedSettings = EmbedSettings()
+    neo4j: Neo4jSettings = Neo4jSettings()
 
     @property
     def store_location(self) -> str:

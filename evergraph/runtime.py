@@ -5,8 +5,6 @@ Library code receives these objects; only entry points (CLI, server, examples) c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from evergraph.config import Settings
 from evergraph.embed.base import Embedder
 from evergraph.embed.cache import VectorCache
@@ -29,9 +27,5 @@ def build_embedder(settings: Settings) -> Embedder:
 
 
 def build_store(settings: Settings) -> GraphStore:
-    return open_store(settings.store_location)
+    return open_store(settings.store_location, neo4j=settings.neo4j)
 
-
-def ensure_dirs(settings: Settings) -> None:
-    for d in (settings.home, settings.cache_path):
-        Path(d).mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ class SentenceTransformerEmbedder:
             raise UsageError(
                 "sentence-transformers is not installed", fix="pip install 'evergraph[embed]'"
             ) from None
-        hf_logging.disable_progress_bar()  # a per-load bar is noise in CLI output and logs
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in CLI output
         try:
             self._model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as e:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
+from operator import attrgetter
 
 import pytest
 
 from evergraph.errors import EvergraphError, StoreError, UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
-from evergraph.graph.store.base import GraphStore
+from evergraph.graph.store.base import GraphStore, Record
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 T1 = datetime(2021, 1, 1, tzinfo=UTC)
@@ -531,6 +532,51 @@ class StoreConformance:
         assert (retire.kind, retire.item_id, retire.payload["reason"]) == ("fact", "f", "because")
         assert corpus.changes(since=seqs[2], limit=2) == log[3:5]
         assert corpus.changes(since=seqs[-1]) == []
+
+    # -- scanning (copying a store) ----------------------------------------------------------
+
+    @staticmethod
+    def scan_all(store: GraphStore, kind: type[Record], limit: int) -> list[Record]:
+        records, cursor = store.scan(kind, limit=limit)
+        pages = 1
+        while cursor:
+            page, cursor = store.scan(kind, after=cursor, limit=limit)
+            records += page
+            pages += 1
+            assert pages < 100, "scan does not advance"
+        return records
+
+    def test_scan_pages_through_every_record(self, corpus: GraphStore) -> None:
+        corpus.upsert_entities([entity(e, embedding=[1.0, 0.5]) for e in "abcde"])
+        facts = [fact(f"f{i}", "a", "bcde"[i % 4], recorded_at=T1) for i in range(5)]
+        corpus.upsert_facts(facts)
+        evidence = [
+            Evidence(fact_id=f"f{i}", source_id="s1", chunk_id="c1", quote=q)
+            for i in range(3)
+            for q in ("x", "y")
+        ]
+        corpus.add_evidence(evidence)
+        for limit in (1, 2, 1000):
+            sources = self.scan_all(corpus, Source, limit)
+            assert sorted(s.id for s in sources) == ["s1", "s2"]
+            assert sources[0] == corpus.get_source(sources[0].id)
+            assert sorted(c.id for c in self.scan_all(corpus, Chunk, limit)) == ["c1", "c2", "c3"]
+            entities = self.scan_all(corpus, Entity, limit)
+            assert sorted(entities, key=lambda e: e.id) == [
+                entity(e, embedding=[1.0, 0.5]) for e in "abcde"
+            ]
+            assert sorted(self.scan_all(corpus, Fact, limit), key=lambda f: f.id) == facts
+            found = self.scan_all(corpus, Evidence, limit)
+            key = attrgetter("fact_id", "quote")
+            assert sorted(found, key=key) == sorted(evidence, key=key)
+
+    def test_scan_of_an_empty_store(self, store: GraphStore) -> None:
+        for kind in (Source, Chunk, Entity, Fact, Evidence):
+            assert store.scan(kind) == ([], "")
+
+    def test_scan_refuses_a_cursor_it_did_not_make(self, corpus: GraphStore) -> None:
+        with pytest.raises(UsageError, match="not a scan cursor"):
+            corpus.scan(Source, after="not a cursor")
 
     def test_stats_counts(self, corpus: GraphStore) -> None:
         corpus.upsert_entities([entity("a"), entity("b")])

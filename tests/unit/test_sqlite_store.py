@@ -1,18 +1,22 @@
-"""Behaviour only the SQLite backend has: its file format, migrations, failures, factory."""
+"""Behaviour only the SQLite backend has: its file format, migrations, failures; and the
+factory that picks a backend from EVERGRAPH_STORE."""
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from evergraph.config import Neo4jSettings
 from evergraph.errors import StoreError, StoreFormatError, UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, Source
 from evergraph.graph.store import sqlite_schema
-from evergraph.graph.store.factory import open_store
+from evergraph.graph.store.factory import Neo4jTarget, neo4j_target, open_store
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 
 
@@ -273,11 +277,54 @@ def test_open_store_relative_sqlite_path(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(
-    "location", ["neo4j://localhost:7687", "neo4j+s://x.databases.neo4j.io", "bolt://db:7687"]
+    ("location", "uri", "user", "password", "database"),
+    [
+        ("neo4j://localhost", "neo4j://localhost:7687", "neo4j", "from-settings", None),
+        ("bolt://db:7688/", "bolt://db:7688", "neo4j", "from-settings", None),
+        ("neo4j://u:p@db:7687", "neo4j://db:7687", "u", "p", None),
+        (
+            "NEO4J+S://u@x.databases.neo4j.io",
+            "neo4j+s://x.databases.neo4j.io:7687",
+            "u",
+            "from-settings",
+            None,
+        ),
+        ("neo4j://u:p%40ss%2Fw:rd@db:7687/graph", "neo4j://db:7687", "u", "p@ss/w:rd", "graph"),
+        ("neo4j://u:@db", "neo4j://db:7687", "u", "", None),  # an empty password, on purpose
+        ("bolt+ssc://[::1]:7687", "bolt+ssc://[::1]:7687", "neo4j", "from-settings", None),
+        ("neo4j://db:7687?policy=eu", "neo4j://db:7687?policy=eu", "neo4j", "from-settings", None),
+    ],
 )
-def test_open_store_neo4j_is_not_built_yet(location: str) -> None:
-    with pytest.raises(UsageError, match=r"Neo4j store backend .* is not built yet"):
-        open_store(location)
+def test_neo4j_locations_give_uri_credentials_and_database(
+    location: str, uri: str, user: str, password: str, database: str | None
+) -> None:
+    target = neo4j_target(location, Neo4jSettings(password=SecretStr("from-settings")))
+    assert target == Neo4jTarget(uri, user, password, database)
+    assert "password" not in repr(target)  # never printed
+
+
+@pytest.mark.parametrize("location", ["neo4j://", "bolt://db:port", "neo4j://u:secret@db/a/b"])
+def test_bad_neo4j_locations_are_usage_errors(location: str) -> None:
+    with pytest.raises(UsageError) as info:
+        neo4j_target(location, Neo4jSettings())
+    assert "secret" not in str(info.value)
+    assert info.value.fix and "neo4j://" in info.value.fix
+
+
+def test_open_store_neo4j_unreachable_names_the_server_not_the_password() -> None:
+    pytest.importorskip("neo4j", reason="the neo4j driver is not installed (evergraph[neo4j])")
+    with pytest.raises(StoreError, match=r"cannot reach Neo4j at bolt://127\.0\.0\.1:1") as info:
+        open_store("bolt://neo4j:s3cret@127.0.0.1:1")  # nothing listens on port 1
+    assert "s3cret" not in str(info.value)
+    assert info.value.fix and "docker compose up -d neo4j" in info.value.fix
+
+
+def test_open_store_neo4j_without_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "neo4j", None)  # as if not installed
+    monkeypatch.delitem(sys.modules, "evergraph.graph.store.neo4j", raising=False)
+    with pytest.raises(UsageError, match="neo4j driver") as info:
+        open_store("neo4j://db:7687")
+    assert info.value.fix == "pip install 'evergraph[neo4j]'"
 
 
 @pytest.mark.parametrize(

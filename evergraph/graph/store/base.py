@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from evergraph.graph.models import (
     Change,
@@ -22,6 +22,9 @@ from evergraph.graph.models import (
     Source,
     StoreStats,
 )
+
+# The record kinds a store holds, as `scan` takes them.
+Record = TypeVar("Record", Source, Chunk, Entity, Fact, Evidence)
 
 
 @runtime_checkable
@@ -104,6 +107,15 @@ class GraphStore(Protocol):
     def search_entities_vector(
         self, vector: Sequence[float], *, k: int = 10, type: str | None = None
     ) -> list[tuple[Entity, float]]: ...
+
+    def scan(
+        self, kind: type[Record], *, after: str = "", limit: int = 1000
+    ) -> tuple[list[Record], str]:
+        """One page of all stored records of a kind (Source, Chunk, Entity, Fact, Evidence)
+        in a stable order, for copying a store. Pass the returned cursor as `after` for the
+        next page; an empty cursor means there are no more. Cursors are opaque: only the
+        store that returned one understands it."""
+        ...
 
     def changes(self, *, since: int = 0, limit: int = 1000) -> list[Change]:
         """The change log after sequence number `since`, oldest first."""

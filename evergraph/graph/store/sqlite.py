@@ -19,8 +19,11 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from evergraph.errors import EvergraphError, StoreError, StoreFormatError, UsageError
 from evergraph.graph.models import (
@@ -35,6 +38,18 @@ from evergraph.graph.models import (
     utcnow,
 )
 from evergraph.graph.store import sqlite_schema
+from evergraph.graph.store.base import Record
+from evergraph.graph.store.shared import (
+    Nesting,
+    evidence_payload,
+    from_us,
+    name_key,
+    retire_payload,
+    status_value,
+    to_json,
+    to_us,
+    walk,
+)
 from evergraph.graph.store.sqlite_codec import (
     ADD_EVIDENCE,
     CHUNKS,
@@ -49,18 +64,19 @@ from evergraph.graph.store.sqlite_codec import (
     UPSERT_SOURCE,
     Codec,
     M,
-    from_us,
     fts_query,
     holds_sql,
-    iso,
-    name_key,
-    status_value,
-    to_json,
-    to_us,
 )
 from evergraph.graph.store.sqlite_vectors import VectorIndex
 
-_SUBJECT, _OBJECT = FACTS.columns.index("subject_id"), FACTS.columns.index("object_id")
+_FACT_ENDS = itemgetter(0, FACTS.columns.index("subject_id"), FACTS.columns.index("object_id"))
+_SCANNED: dict[type[BaseModel], Codec[Any]] = {
+    Source: SOURCES,
+    Chunk: CHUNKS,
+    Entity: ENTITIES,
+    Fact: FACTS,
+    Evidence: EVIDENCE,
+}
 
 
 def _translate(error: sqlite3.Error, location: str) -> EvergraphError | None:
@@ -108,8 +124,7 @@ class SQLiteGraphStore:
         file = Path(path).expanduser()
         self.location = str(file)
         self._lock = threading.RLock()
-        self._depth = 0
-        self._doomed = False
+        self._nesting = Nesting()
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -161,42 +176,23 @@ class SQLiteGraphStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Nested blocks join the outer transaction; if any of them raises, the whole outer
-        transaction rolls back, even when the caller catches that error in between."""
+        """Nested blocks join the outer transaction (see `Nesting`)."""
         with self._lock:
-            if self._depth:
-                if self._doomed:
-                    # SQLite may have rolled back already (disk full): writes would commit alone
-                    raise StoreError(
-                        "this transaction already failed and was rolled back",
-                        fix="let the first error propagate out of the transaction, then retry",
-                    )
-                self._depth += 1
-                try:
+            if self._nesting.depth:
+                # SQLite may have rolled back already (disk full): writes would commit alone
+                with self._nesting.join():
                     yield
-                except BaseException:
-                    self._doomed = True
-                    raise
-                finally:
-                    self._depth -= 1
                 return
             with self._sql_errors():
                 self._conn.execute("BEGIN IMMEDIATE")
-            self._depth, self._doomed = 1, False
             try:
-                yield
-                if self._doomed:
-                    raise StoreError(
-                        "the transaction was rolled back because a block inside it failed",
-                        fix="let the first error propagate out of the transaction, then retry",
-                    )
+                with self._nesting.outer():
+                    yield
                 with self._sql_errors():
                     self._conn.execute("COMMIT")
             except BaseException:
                 self._rollback()
                 raise
-            finally:
-                self._depth = 0
 
     def _rollback(self) -> None:
         self._chunk_vectors.invalidate()
@@ -272,11 +268,7 @@ class SQLiteGraphStore:
     def add_evidence(self, evidence: Sequence[Evidence]) -> None:
         with self._writing():
             self._conn.executemany(ADD_EVIDENCE, map(EVIDENCE.row, evidence))
-            self._log(
-                "add",
-                "evidence",
-                ((e.fact_id, {"source_id": e.source_id, "chunk_id": e.chunk_id}) for e in evidence),
-            )
+            self._log("add", "evidence", ((e.fact_id, evidence_payload(e)) for e in evidence))
 
     def retire_fact(
         self,
@@ -295,12 +287,7 @@ class SQLiteGraphStore:
             ).rowcount
             if not found:
                 raise UsageError(f"no fact with id {fact_id!r}", fix="retire an existing fact")
-            payload = {
-                "reason": reason,
-                "status": status_value(status),
-                "at": iso(at),
-                "valid_to": iso(valid_to),
-            }
+            payload = retire_payload(reason, status, at, valid_to)
             self._log("retire", "fact", [(fact_id, payload)])
 
     def delete_source(self, source_id: str) -> int:
@@ -407,24 +394,13 @@ class SQLiteGraphStore:
             "OR object_id IN (SELECT value FROM json_each(:ids))) "
             f"AND {holds}"
         )
-        seen = set(entity_ids)
-        frontier = list(seen)
-        found: dict[str, Sequence[Any]] = {}
+
+        def fetch(frontier: list[str]) -> Iterable[Sequence[Any]]:
+            return self._conn.execute(sql, {**params, "ids": json.dumps(frontier)})
+
         with self._reading():
-            for _ in range(hops):
-                if not frontier:
-                    break
-                rows = self._conn.execute(sql, {**params, "ids": json.dumps(frontier)})
-                frontier = []
-                for row in rows:
-                    if row[0] in found:
-                        continue
-                    found[row[0]] = row
-                    for end in (row[_SUBJECT], row[_OBJECT]):
-                        if end is not None and end not in seen:
-                            seen.add(end)
-                            frontier.append(end)
-        return [FACTS.record(r) for r in found.values()]
+            found = walk(entity_ids, hops, fetch, _FACT_ENDS)
+        return [FACTS.record(r) for r in found]
 
     def _by_rowid(self, codec: Codec[M], rowids: Sequence[int]) -> dict[int, M]:
         rows = self._conn.execute(
@@ -471,6 +447,27 @@ class SQLiteGraphStore:
         self, vector: Sequence[float], *, k: int = 10, type: str | None = None
     ) -> list[tuple[Entity, float]]:
         return self._vector_search(self._entity_vectors, ENTITIES, vector, k, type)
+
+    def scan(
+        self, kind: type[Record], *, after: str = "", limit: int = 1000
+    ) -> tuple[list[Record], str]:
+        """Pages in insertion order; the cursor is the last rowid."""
+        codec = _SCANNED[kind]
+        try:
+            start = int(after or 0)
+        except ValueError:
+            raise UsageError(
+                f"{after!r} is not a scan cursor of this store",
+                fix="pass back the cursor this store's scan() returned, or '' to start",
+            ) from None
+        with self._reading():
+            rows = self._conn.execute(
+                f"SELECT rowid, {codec.select} FROM {codec.table} "
+                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (start, max(limit, 1)),
+            ).fetchall()
+        cursor = str(rows[-1][0]) if len(rows) == max(limit, 1) else ""
+        return [codec.record(r[1:]) for r in rows], cursor
 
     def changes(self, *, since: int = 0, limit: int = 1000) -> list[Change]:
         with self._reading():

@@ -1,49 +1,33 @@
 """How graph records and as-of/full-text queries map onto the SQLite schema.
 
-Times become INTEGER microseconds since the epoch (exact, so SQL comparisons agree with
-`Fact.holds`), embeddings float32 BLOBs (4 bytes a dimension; values keep float32 precision),
-lists and dicts JSON text.
+Times become INTEGER microseconds since the epoch (shared.py: exact, so SQL comparisons agree
+with `Fact.holds`), embeddings float32 BLOBs (4 bytes a dimension; values keep float32
+precision), lists and dicts JSON text.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-import pydantic_core
 from pydantic import BaseModel
 
-from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source, utcnow
+from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
+from evergraph.graph.store.shared import (
+    from_us,
+    holds_predicate,
+    query_terms,
+    status_value,
+    to_json,
+    to_us,
+)
 
 M = TypeVar("M", bound=BaseModel)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_FTS_TOKEN = re.compile(r"[^\W_]+")
-_MAX_QUERY_TERMS = 64  # a pasted page as a query should not become a 1000-way OR
-
-
-def to_us(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # as the models do: naive means UTC
-        value = value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def from_us(value: int | None) -> datetime | None:
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
-
-
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _to_blob(vector: Sequence[float] | None) -> bytes | None:
@@ -52,19 +36,6 @@ def _to_blob(vector: Sequence[float] | None) -> bytes | None:
 
 def _from_blob(blob: bytes | None) -> list[float] | None:
     return None if blob is None else np.frombuffer(blob, dtype="<f4").tolist()
-
-
-def to_json(value: Any) -> str:
-    return pydantic_core.to_json(value).decode()
-
-
-def status_value(value: FactStatus | str) -> str:
-    return FactStatus(value).value
-
-
-def name_key(name: str) -> str:
-    """Case-insensitive key for names: Unicode case folding (SQLite NOCASE folds only ASCII)."""
-    return unicodedata.normalize("NFC", name.strip()).casefold()
 
 
 @dataclass(frozen=True)
@@ -163,17 +134,7 @@ LOG = "INSERT INTO changes (at, op, kind, item_id, payload) VALUES (?, ?, ?, ?, 
 
 def holds_sql(as_of: datetime | None, recorded_at: datetime | None) -> tuple[str, dict[str, Any]]:
     """`Fact.holds(as_of, recorded_at)` as a WHERE clause over the facts table."""
-    if recorded_at is not None:
-        clauses = ["recorded_at <= :rec", "(retired_at IS NULL OR retired_at > :rec)"]
-    elif as_of is None:
-        clauses = ["retired_at IS NULL"]
-    else:  # retired with validity closed stays history for as-of reads
-        clauses = ["(retired_at IS NULL OR valid_to IS NOT NULL)"]
-    clauses += [
-        "(valid_from IS NULL OR valid_from <= :when)",
-        "(valid_to IS NULL OR valid_to > :when)",
-    ]
-    return " AND ".join(clauses), {"rec": to_us(recorded_at), "when": to_us(as_of or utcnow())}
+    return holds_predicate(as_of, recorded_at, field="", param=":")
 
 
 def fts_query(text: str) -> str:
@@ -182,5 +143,4 @@ def fts_query(text: str) -> str:
     Terms are runs of letters and digits, so they never contain a double quote and FTS5
     operators (AND, NEAR, *, ^, :) become plain words.
     """
-    terms = dict.fromkeys(t.lower() for t in _FTS_TOKEN.findall(text))
-    return " OR ".join(f'"{t}"' for t in list(terms)[:_MAX_QUERY_TERMS])
+    return " OR ".join(f'"{t}"' for t in query_terms(text))

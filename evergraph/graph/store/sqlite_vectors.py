@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from evergraph.errors import UsageError
+from evergraph.graph.store.shared import dimension_mismatch
 
 Matrix = npt.NDArray[np.float32]
 
@@ -76,12 +76,7 @@ class VectorIndex:
         block = blocks.get(query.shape[0])
         if block is None:
             if blocks:
-                raise UsageError(
-                    f"the query vector has {query.shape[0]} dimensions but the stored "
-                    f"embeddings have {', '.join(map(str, sorted(blocks)))}",
-                    fix="embed queries with the model that embedded the store, "
-                    "or re-embed the store",
-                )
+                raise dimension_mismatch(query.shape[0], blocks)
             return []
         scores = block.vectors @ _normalised(query)
         candidates = (

@@ -1,0 +1,3 @@
+from evergraph.cli import main
+
+main()

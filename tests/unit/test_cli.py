@@ -1,0 +1,85 @@
+"""The CLI as a user meets it: a real process, one clear message per mistake, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("EVERGRAPH_")}
+    base |= {"EVERGRAPH_HOME": str(home), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "evergraph", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=home,
+        timeout=120,
+    )
+
+
+def test_help_teaches_every_command(tmp_path: Path) -> None:
+    r = run("--help", home=tmp_path)
+    assert r.returncode == 0
+    for command in ("doctor", "stats", "smoke", "model", "config"):
+        assert command in r.stdout
+    model = run("model", "--help", home=tmp_path)
+    assert all(c in model.stdout for c in ("serve", "stop", "status", "pull"))
+
+
+def test_stats_on_a_fresh_store(tmp_path: Path) -> None:
+    r = run("stats", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "schema_version" in r.stdout and (tmp_path / "evergraph.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "needle"),
+    [
+        ({"EVERGRAPH_CONCURRENCY": "zero"}, None, "concurrency"),
+        ({"EVERGRAPH_LLM__BASE_URL": "localhost"}, None, "base_url"),
+        ({}, "[llm\n", "cannot read"),
+    ],
+)
+def test_bad_config_is_one_message_and_exit_2(
+    tmp_path: Path, env: dict[str, str], toml: str | None, needle: str
+) -> None:
+    if toml is not None:
+        (tmp_path / "evergraph.toml").write_text(toml)
+    r = run("stats", home=tmp_path, env=env)
+    assert r.returncode == 2
+    assert needle in r.stderr and "fix:" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    alien = tmp_path / "notes.txt"
+    alien.write_text("not a database, just notes")
+    r = run("stats", home=tmp_path, env={"EVERGRAPH_STORE": str(alien)})
+    assert r.returncode == 2
+    assert "not an Evergraph store" in r.stderr and "Traceback" not in r.stderr
+    assert alien.read_text() == "not a database, just notes"
+
+
+def test_unknown_option_and_model(tmp_path: Path) -> None:
+    r = run("stats", "--bogus", home=tmp_path)
+    assert r.returncode == 2 and "No such option" in r.stderr
+    r = run("model", "pull", "gpt-17", home=tmp_path)
+    assert r.returncode == 2 and "unknown model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_documents_for_smoke(tmp_path: Path) -> None:
+    r = run(
+        "smoke",
+        str(tmp_path / "nowhere"),
+        home=tmp_path,
+        env={"EVERGRAPH_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
+    )
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
