@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 from evergraph.config import Settings, load_settings
@@ -29,6 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+store_app = typer.Typer(help="Manage stores: copy between SQLite and Neo4j.")
+app.add_typer(store_app, name="store")
 model_app = typer.Typer(help="Serve a small local model (llama.cpp or vLLM on CPU) on 127.0.0.1.")
 app.add_typer(model_app, name="model")
 
@@ -138,6 +142,63 @@ def smoke(
     asyncio.run(go())
 
 
+@store_app.command("copy")
+def store_copy(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Option("--from", help="sqlite:PATH, a path, or neo4j://HOST:7687.")
+    ],
+    destination: Annotated[str, typer.Option("--to", help="Same forms; must be empty.")],
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Records per transaction.")] = 500,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="Resume file (default: HOME/store-copy.json); rerun to resume."),
+    ] = None,
+) -> None:
+    """Copy every record from one store into another, resumably; counts are compared at the end."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from evergraph.graph.store.copy import copy_store
+    from evergraph.graph.store.factory import open_store
+
+    settings = _settings(ctx)
+    src = open_store(source, neo4j=settings.neo4j)
+    try:
+        dst = open_store(destination, neo4j=settings.neo4j)
+        try:
+            with Progress(
+                "{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=out,
+            ) as bar:
+                tasks: dict[str, TaskID] = {}
+
+                def progress(kind: str, done: int, total: int) -> None:
+                    if kind not in tasks:
+                        tasks[kind] = bar.add_task(kind, total=total)
+                    bar.update(tasks[kind], completed=done, total=total)
+
+                report = copy_store(
+                    src,
+                    dst,
+                    batch=batch,
+                    progress=progress,
+                    resume_state_path=state or settings.home / "store-copy.json",
+                )
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    out.print("copied " + ", ".join(f"{n} {k}" for k, n in report.copied.items()))
+    if report.mismatches:
+        for field, (a, b) in report.mismatches.items():
+            out.print(f"[red]mismatch[/] {field}: {a} in the source, {b} in the destination")
+        raise typer.Exit(1)
+    out.print("[green]counts match[/]")
+
+
 class EngineName(StrEnum):
     llamacpp = "llamacpp"
     vllm = "vllm"
@@ -238,6 +299,7 @@ INTERRUPTED = 130  # what shells report for SIGINT; typer's click also returns i
 
 def main() -> None:
     """Entry point: map errors to messages and exit codes (2 usage, 1 runtime, 130 Ctrl-C)."""
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)  # we report its failures, once
     command = typer.main.get_command(app)
     try:
         rv = command.main(standalone_mode=False)

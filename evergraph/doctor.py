@@ -39,6 +39,11 @@ def check_store(settings: Settings) -> Check:
     def probe() -> str:
         store = build_store(settings)
         try:
+            if store.location.startswith(("neo4j", "bolt")):
+                from evergraph.graph.store.neo4j import Neo4jGraphStore, check_neo4j
+
+                if isinstance(store, Neo4jGraphStore):
+                    return check_neo4j(store)
             s = store.stats()
         finally:
             store.close()

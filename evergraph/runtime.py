@@ -28,4 +28,3 @@ def build_embedder(settings: Settings) -> Embedder:
 
 def build_store(settings: Settings) -> GraphStore:
     return open_store(settings.store_location, neo4j=settings.neo4j)
-

@@ -83,3 +83,18 @@ def test_missing_documents_for_smoke(tmp_path: Path) -> None:
         env={"EVERGRAPH_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
     )
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_store_copy_between_sqlite_files(tmp_path: Path) -> None:
+    from evergraph.graph.models import Source
+    from evergraph.graph.store.sqlite import SQLiteGraphStore
+
+    with SQLiteGraphStore(tmp_path / "a.db") as a:
+        a.upsert_sources([Source(id=f"s{i}", text=f"text {i}") for i in range(7)])
+    r = run("store", "copy", "--from", "a.db", "--to", "sqlite:b.db", "--batch", "3", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "counts match" in r.stdout
+    with SQLiteGraphStore(tmp_path / "b.db") as b:
+        assert b.stats().sources == 7
+    again = run("store", "copy", "--from", "a.db", "--to", "b.db", home=tmp_path)
+    assert again.returncode == 2 and "already holds records" in again.stderr
