@@ -12,13 +12,15 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from evergraph.errors import ServiceError, UsageError
-from evergraph.llm.local import servers
+from evergraph.llm.local import processes, servers
 from evergraph.llm.local.servers import Launch, ServerInfo, launch, serve, status, stop
 
 MODEL = "stand-in-model"
@@ -32,10 +34,9 @@ def _free_port() -> int:
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state not in ("Z", "X")
 
 
 @pytest.fixture
@@ -142,13 +143,13 @@ def test_stale_and_unreadable_run_files_are_dropped(home: Path) -> None:
         url="http://127.0.0.1:9/v1",
         log_path=home / "logs" / "llamacpp-9.log",
         started_at="2026-01-01T00:00:00+00:00",
-        start_time=None,
+        create_time=None,
         argv=("x",),
     )
     (runs / "llamacpp-9.json").write_text(stale.model_dump_json())
     (runs / "vllm-10.json").write_text("{not json")
     # This very process, under a start time it never had: a reused pid, not the server.
-    reused = stale.model_copy(update={"pid": os.getpid(), "port": 11, "start_time": 0})
+    reused = stale.model_copy(update={"pid": os.getpid(), "port": 11, "create_time": 0.0})
     (runs / "llamacpp-11.json").write_text(reused.model_dump_json())
 
     assert stop(home) == []  # above all, this process was not signalled
@@ -226,7 +227,7 @@ def test_client_env_matches_each_engines_structured_output(home: Path) -> None:
         url="http://127.0.0.1:8000/v1",
         log_path=home / "x.log",
         started_at="",
-        start_time=None,
+        create_time=None,
         argv=(),
     )
     llamacpp = ServerInfo(engine="llamacpp", **base).client_env()
@@ -243,3 +244,64 @@ def test_port_in_use_sees_a_listener() -> None:
         holder.listen()
         assert servers.port_in_use("127.0.0.1", holder.getsockname()[1])
     assert not servers.port_in_use("127.0.0.1", _free_port())
+
+
+def test_run_files_from_before_psutil_are_read(home: Path) -> None:
+    """Old run files stored `start_time` in clock ticks since boot (/proc/<pid>/stat)."""
+    stat = Path(f"/proc/{os.getpid()}/stat")
+    if not stat.exists():
+        pytest.skip("run files with clock ticks were only written where /proc exists")
+    ticks = int(stat.read_text().rsplit(")", 1)[1].split()[19])
+    runs = home / "run"
+    runs.mkdir(parents=True)
+    legacy = {
+        "engine": "llamacpp",
+        "model": MODEL,
+        "host": "127.0.0.1",
+        "pid": os.getpid(),  # this process stands in for the server: only status() is run
+        "log_path": str(home / "x.log"),
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "argv": ["x"],
+    }
+    for port, start_time in ((12, ticks), (13, ticks - 1000), (14, None)):
+        url = f"http://127.0.0.1:{port}/v1"
+        record = {**legacy, "port": port, "url": url, "start_time": start_time}
+        (runs / f"llamacpp-{port}.json").write_text(json.dumps(record))
+
+    running = status(home)
+
+    # The right start time, or none recorded (pid alone, as before); not another one.
+    assert [info.port for info in running] == [12, 14]
+    assert running[0].create_time == pytest.approx(psutil.Process().create_time(), abs=1.0)
+    assert running[1].create_time is None
+    assert not (runs / "llamacpp-13.json").exists()
+    for path in runs.iterdir():
+        path.unlink()  # stop(home) would signal this very process
+
+
+def test_a_zombie_counts_as_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    try:
+        while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.01)  # exited, not yet reaped: a zombie
+        assert not processes.is_running(child.pid, None)
+        assert not processes.group_alive(child.pid)
+    finally:
+        child.wait()
+
+
+def test_a_listener_that_cannot_be_named_is_left_out(
+    home: Path, docroot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(kind: str = "inet") -> list[object]:
+        raise psutil.AccessDenied()
+
+    monkeypatch.setattr(psutil, "net_connections", denied)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert processes.listener(port) is None
+        with pytest.raises(UsageError) as caught:
+            launch(_stand_in(docroot, port), home=home, timeout=30)
+    assert caught.value.message.endswith(f":{port}) is already in use")

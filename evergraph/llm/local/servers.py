@@ -3,7 +3,8 @@
 A server runs in its own session (process group) so that `stop` reaches the workers it
 spawns, and it outlives the CLI that started it. What is running is recorded in run files,
 `<home>/run/<engine>-<port>.json`; any process can list or stop servers from them. A run
-file whose process is gone (or whose pid now belongs to another program) is dropped.
+file whose process is gone (or whose pid now belongs to another program) is dropped. The
+process handling itself (pid reuse, process groups, ports) is in `processes`.
 """
 
 from __future__ import annotations
@@ -11,22 +12,17 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.util import find_spec
 from pathlib import Path
-from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from evergraph.config import SamplingMode, StructuredMode
 from evergraph.errors import ServiceError, UsageError
@@ -39,6 +35,19 @@ from evergraph.llm.local.assets import (
     report,
 )
 from evergraph.llm.local.catalog import get_model
+from evergraph.llm.local.processes import (
+    adopt,
+    create_time,
+    create_time_from_ticks,
+    is_running,
+    listener,
+    sigterm_as_interrupt,
+    terminate_group,
+)
+
+# Public, re-exported by evergraph.llm.local.
+from evergraph.llm.local.processes import port_in_use as port_in_use
+from evergraph.llm.local.processes import wait_healthy as wait_healthy
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +67,6 @@ _CLIENT_MODES: dict[str, tuple[StructuredMode, SamplingMode]] = {
     "vllm": (StructuredMode.JSON_SCHEMA, SamplingMode.NATIVE),
 }
 
-# Processes started by this Python process, so they are reaped (no zombies) when they exit.
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
 
 class ServerInfo(BaseModel):
     """One running server, as stored in its run file."""
@@ -75,8 +81,18 @@ class ServerInfo(BaseModel):
     url: str  # OpenAI base URL, ending in /v1
     log_path: Path
     started_at: str  # ISO 8601, UTC
-    start_time: int | None  # from /proc, see _is_running
+    create_time: float | None  # of the process (psutil): tells a reused pid apart
     argv: tuple[str, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_start_time(cls, data: Any) -> Any:
+        """Read run files written before psutil: `start_time` in clock ticks since boot."""
+        if isinstance(data, dict) and "start_time" in data and "create_time" not in data:
+            data = dict(data)
+            ticks = data.pop("start_time")
+            data["create_time"] = create_time_from_ticks(ticks) if type(ticks) is int else ticks
+        return data
 
     def client_env(self) -> dict[str, str]:
         """The EVERGRAPH_LLM__* settings that point Evergraph's LLM client at this server."""
@@ -135,128 +151,6 @@ def _log_path(home: Path, engine: str, port: int) -> Path:
     return home / "logs" / f"{engine}-{port}.log"
 
 
-# -- processes ---------------------------------------------------------------------------
-
-_PROC = Path("/proc")
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name; None once the pid is gone."""
-    try:
-        return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> int | None:
-    """When the process started (clock ticks since boot): tells a reused pid apart."""
-    fields = _stat(pid)
-    return int(fields[19]) if fields is not None else None
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status of our own child, so it does not linger as a zombie."""
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        del _CHILDREN[pid]
-
-
-def _is_running(info: ServerInfo) -> bool:
-    """True while the recorded process is alive (not a zombie) and is still the server.
-
-    Comparing start times keeps a reused pid, say after a reboot, from being taken for the
-    server, and from being killed by `stop`.
-    """
-    _reap(info.pid)
-    if not _PROC.is_dir():  # no /proc (macOS): signal 0 is the best test available
-        try:
-            os.kill(info.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-    fields = _stat(info.pid)
-    return (
-        fields is not None
-        and fields[0] not in ("Z", "X")
-        and info.start_time in (None, int(fields[19]))
-    )
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process remains in the process group."""
-    _reap(pgid)
-    if not _PROC.is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for entry in _PROC.iterdir():
-        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
-        if fields is not None and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _group_alive(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def _terminate_group(pgid: int, timeout: float) -> None:
-    """SIGTERM the server's process group; SIGKILL whatever is left after `timeout`."""
-    for sig, wait_s in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        if _wait_group_gone(pgid, wait_s):
-            return
-        log.warning("process group %d outlived %s for %.0f s", pgid, sig.name, wait_s)
-    raise ServiceError(f"process group {pgid} survived SIGKILL")
-
-
-def _listener(port: int) -> str | None:
-    """Best effort (Linux): 'pid N (command)' of the process listening on `port`."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
-                inodes.add(f"socket:[{cols[9]}]")
-    for fd in _PROC.glob("[0-9]*/fd/*"):
-        try:
-            if os.readlink(fd) in inodes:
-                pid = fd.parts[2]
-                command = (_PROC / pid / "cmdline").read_bytes().replace(b"\0", b" ")
-                return f"pid {pid} ({command.decode(errors='replace').strip()})"
-        except OSError:
-            continue
-    return None
-
-
-def port_in_use(host: str, port: int) -> bool:
-    """Whether a server could not bind `host:port` (tested the way uvicorn binds)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return True
-    return False
-
-
 def _refuse_busy_port(home: Path, host: str, port: int) -> None:
     for info in status(home):
         if info.port == port:
@@ -266,7 +160,7 @@ def _refuse_busy_port(home: Path, host: str, port: int) -> None:
                 fix=f"stop it with `evergraph model stop --port {port}`, or choose another port",
             )
     if port_in_use(host, port):
-        holder = _listener(port)
+        holder = listener(port)
         by = f" by {holder}" if holder else ""
         raise UsageError(
             f"port {port} on {host} (http://{_url_host(host)}:{port}) is already in use{by}",
@@ -295,7 +189,7 @@ def status(home: Path) -> list[ServerInfo]:
             log.warning("dropping unreadable run file %s", path)
             path.unlink(missing_ok=True)
             continue
-        if _is_running(info):
+        if is_running(info.pid, info.create_time):
             running.append(info)
         else:
             log.info("dropping run file of exited %s server (pid %d)", info.engine, info.pid)
@@ -304,7 +198,7 @@ def status(home: Path) -> list[ServerInfo]:
 
 
 def _stop_server(home: Path, info: ServerInfo, timeout: float) -> None:
-    _terminate_group(info.pid, timeout)
+    terminate_group(info.pid, timeout)  # status() checked that info.pid is the server
     _run_file(home, info.engine, info.port).unlink(missing_ok=True)
 
 
@@ -322,53 +216,6 @@ def stop(
             _stop_server(home, info, timeout)
             stopped.append(info)
     return stopped
-
-
-# -- health ----------------------------------------------------------------------------
-
-
-def wait_healthy(
-    url: str,
-    timeout: float,
-    proc: subprocess.Popen[bytes] | None = None,
-    *,
-    model: str | None = None,
-    health_path: str | None = None,
-    log_path: Path | None = None,
-) -> list[str]:
-    """Poll `GET {url}/models` until it answers (listing `model`, if given); return the ids.
-
-    Fails fast, quoting the log's last lines, when `proc` exits first: a server that could
-    not bind its port must not be mistaken for another one that answers there.
-    """
-    root = url.removesuffix("/v1")
-    deadline = time.monotonic() + timeout
-    problem = "no answer yet"
-    with httpx.Client(timeout=5.0) as client:
-        while True:
-            if proc is not None and (code := proc.poll()) is not None:
-                tail = log_tail(log_path) if log_path else ""
-                raise ServiceError(
-                    f"the model server exited with status {code} while starting:\n{tail}",
-                    fix=f"read the full log in {log_path}" if log_path else None,
-                )
-            try:
-                if health_path is not None:
-                    client.get(root + health_path).raise_for_status()
-                response = client.get(f"{url}/models")
-                response.raise_for_status()
-                ids = [str(entry["id"]) for entry in response.json()["data"]]
-                if model is None or model in ids:
-                    return ids
-                problem = f"serves {ids}, not {model!r}"
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-                problem = f"{type(e).__name__}: {e}"
-            if time.monotonic() >= deadline:
-                raise ServiceError(
-                    f"{url} was not healthy after {timeout:.0f} s ({problem})",
-                    fix=f"read the log in {log_path}" if log_path else None,
-                )
-            time.sleep(0.5)
 
 
 # -- starting --------------------------------------------------------------------------
@@ -407,7 +254,7 @@ def launch(
             env={**os.environ, **spec.env},
             start_new_session=True,  # own process group: stop() reaches its workers too
         )
-    _CHILDREN[proc.pid] = proc
+    adopt(proc)
     info = ServerInfo(
         engine=spec.engine,
         model=spec.model,
@@ -417,7 +264,7 @@ def launch(
         url=f"http://{_url_host(spec.host)}:{spec.port}/v1",
         log_path=log_path,
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        start_time=_start_time(proc.pid),
+        create_time=create_time(proc.pid),
         argv=tuple(spec.argv),
     )
     _write_run_file(home, info)
@@ -436,7 +283,7 @@ def launch(
         if detach:
             return info
         report(progress, "press Ctrl-C to stop")
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             code = proc.wait()
         raise ServiceError(
             f"the {spec.engine} server exited with status {code}:\n{log_tail(log_path)}",
@@ -451,24 +298,6 @@ def launch(
     except BaseException:
         _stop_server(home, info, STOP_TIMEOUT_S)
         raise
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (docker stop, systemd) like Ctrl-C, so the server is stopped too."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread, where signals cannot be handled
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _require_llama_cpp() -> None:
