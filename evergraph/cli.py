@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
 
+from evergraph.cli_ask import register_ask_commands
+from evergraph.cli_graph import register_graph_commands
 from evergraph.config import Settings, load_settings
 from evergraph.errors import EvergraphError, UsageError
 
@@ -44,6 +46,10 @@ def _settings(ctx: typer.Context) -> Settings:
     settings = load_settings(ctx.obj)
     settings.home.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+register_graph_commands(app, _settings, out)
+register_ask_commands(app, _settings, out)
 
 
 @app.callback()

@@ -67,6 +67,16 @@ class EmbedSettings(BaseModel):
     cache: bool = True
 
 
+class ExtractSettings(BaseModel):
+    """The extractor's sampling rules (see `evergraph.agents.extract` for the reasoning)."""
+
+    samples: int = Field(5, ge=1, le=16)  # n samples per chunk, drawn in one request
+    min_agreement: float = Field(0.4, ge=0.0, le=1.0)  # share of samples; 0.4 = 2 of 5
+    confidence_cap: float = Field(0.95, gt=0.0, lt=1.0)  # agreement is never certainty
+    quote_match: float = Field(90.0, ge=50.0, le=100.0)  # rapidfuzz partial ratio, 0-100
+    max_tokens: int = Field(512, ge=64)  # per sample; the output schema fits in about 450
+
+
 class Neo4jSettings(BaseModel):
     """Credentials for a neo4j:// or bolt:// EVERGRAPH_STORE that does not carry its own
     (kept out of the URL: a password with @ or / in it would have to be percent-encoded)."""
@@ -90,6 +100,7 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=256)
     llm: LLMSettings = LLMSettings()
     embed: EmbedSettings = EmbedSettings()
+    extract: ExtractSettings = ExtractSettings()
     neo4j: Neo4jSettings = Neo4jSettings()
 
     @property

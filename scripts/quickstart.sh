@@ -12,6 +12,11 @@ export EVERGRAPH_LLM__STRUCTURED_MODE=json_object
 export EVERGRAPH_LLM__MODEL=qwen2.5-coder-0.5b
 $EG model status | grep -q ":$PORT" || $EG model serve --engine llamacpp --port "$PORT" --detach
 $EG doctor
-$EG smoke "$@"
+# The main job: build a temporal knowledge graph from 24 shipped arXiv abstracts, then show
+# what it learned. Three samples per abstract: llama.cpp ignores `n`, so each is a request.
+$EG ingest examples/astro/abstracts.jsonl --schema examples/astro/schema.json --samples 3 "$@"
+$EG stats
+$EG entities --top 10
+$EG entities --top 3 --names | while IFS= read -r name; do $EG facts "$name"; done
 echo
 echo "The model server keeps running on 127.0.0.1:$PORT; stop it with: $EG model stop"

@@ -47,3 +47,4 @@ class DocumentExtraction(BaseModel):
     model: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    requests: int = 0  # sent to the model server (answers from the response cache excluded)

@@ -41,7 +41,11 @@ class FactStatus(StrEnum):
 
 
 class Source(BaseModel):
+    """One version of a document. `id` is its content hash; `key` is the user's document id,
+    shared by every version of that document ("" when the document has none)."""
+
     id: str
+    key: str = ""
     title: str = ""
     text: str
     uri: str = ""
@@ -60,6 +64,21 @@ class Chunk(BaseModel):
     embedding: list[float] | None = None
 
 
+class Merge(BaseModel):
+    """A name that entity resolution attached to an existing entity (not by exact match):
+    kept on the entity so that `graph.resolve.unmerge` can split it off again."""
+
+    name: str = Field(min_length=1)  # the mention's name as the text gave it
+    added: list[str] = Field(default_factory=list)  # names this merge added to the entity
+    rule: str  # "alias", "fuzzy" or "embedding"
+    score: float
+    source_id: str
+    at: datetime
+    undone_at: datetime | None = None
+
+    _tz = field_validator("at", "undone_at")(_aware)
+
+
 class Entity(BaseModel):
     id: str
     name: str = Field(min_length=1)
@@ -70,6 +89,7 @@ class Entity(BaseModel):
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     mentions: int = Field(0, ge=0)
+    merges: list[Merge] = Field(default_factory=list)
 
     _tz = field_validator("first_seen", "last_seen")(_aware)
 
@@ -118,6 +138,11 @@ class Fact(BaseModel):
 
 
 class Evidence(BaseModel):
+    """Where a fact came from. `confidence` is what the fact took from this evidence (None:
+    the agreement), so that a fact's confidence can be recomputed when evidence is withdrawn;
+    the mentions are how the text named subject and object, so that an entity merge can be
+    undone evidence by evidence."""
+
     fact_id: str
     source_id: str
     chunk_id: str | None = None
@@ -125,6 +150,9 @@ class Evidence(BaseModel):
     agreement: float = Field(1.0, ge=0.0, le=1.0)
     model: str = ""
     extracted_at: datetime = Field(default_factory=utcnow)
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+    subject_mention: str = ""
+    object_mention: str = ""
 
     _tz = field_validator("extracted_at")(_aware)
 

@@ -40,6 +40,7 @@ class Samples(BaseModel, Generic[T]):
     requested: int
     dropped_length: int = 0  # cut off at max_tokens (finish_reason "length")
     dropped_invalid: int = 0  # not JSON, or not fitting the schema
+    salvaged_length: int = 0  # cut off, complete leading items kept (`llm.partial.ItemLists`)
     usage: Usage = Field(default_factory=Usage)
     model: str = ""
 

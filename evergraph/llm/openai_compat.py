@@ -27,6 +27,7 @@ from evergraph.config import LLMSettings, SamplingMode, StructuredMode
 from evergraph.errors import ModelNotFoundError, OutputValidationError, ServiceError, UsageError
 from evergraph.llm.base import Message, Samples, Usage
 from evergraph.llm.cache import RawChoice, RawResponse, ResponseCache, request_key
+from evergraph.llm.partial import salvage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -62,6 +63,7 @@ class _Checked(Generic[T]):
     values: list[T]
     dropped_length: int = 0
     dropped_invalid: int = 0
+    salvaged: int = 0
     first_error: str = ""
 
 
@@ -93,6 +95,11 @@ def _check(choices: Sequence[RawChoice], schema: type[T]) -> _Checked[T]:
     checked: _Checked[T] = _Checked(values=[])
     for choice in choices:
         if choice.finish_reason == "length":
+            kept = salvage(_strip_fences(choice.content or ""), schema)
+            if kept is not None:
+                checked.values.append(kept)
+                checked.salvaged += 1
+                continue
             checked.dropped_length += 1
             checked.first_error = checked.first_error or (
                 "it was cut off at the token limit before the JSON was complete; answer briefly"
@@ -132,7 +139,7 @@ async def sample_valid(
     if n < 1:
         raise UsageError(f"n must be at least 1, got {n}")
     usage = Usage()
-    dropped_length = dropped_invalid = 0
+    dropped_length = dropped_invalid = salvaged = 0
     prompt = list(messages)
     try:
         async for attempt in AsyncRetrying(
@@ -146,6 +153,7 @@ async def sample_valid(
                 checked = _check(drawn.choices, schema)
                 dropped_length += checked.dropped_length
                 dropped_invalid += checked.dropped_invalid
+                salvaged += checked.salvaged
                 if not checked.values:
                     error = checked.first_error or "the server returned no answer"
                     prompt = [*messages, feedback_message(error)]
@@ -155,6 +163,7 @@ async def sample_valid(
                     requested=n,
                     dropped_length=dropped_length,
                     dropped_invalid=dropped_invalid,
+                    salvaged_length=salvaged,
                     usage=usage,
                     model=model,
                 )

@@ -3,7 +3,7 @@
 A backend's test module subclasses `StoreConformance` and supplies one fixture, `store`,
 yielding a new, empty store (see test_sqlite.py). Nothing else is backend-specific.
 
-Change-log vocabulary checked here: op "upsert" | "add" | "retire" | "delete", kind
+Change-log vocabulary checked here: op "upsert" | "add" | "remove" | "retire" | "delete", kind
 "source" | "chunk" | "entity" | "fact" | "evidence"; a retire records its reason.
 """
 
@@ -16,7 +16,7 @@ from operator import attrgetter
 import pytest
 
 from evergraph.errors import EvergraphError, StoreError, UsageError
-from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
+from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Merge, Source
 from evergraph.graph.store.base import GraphStore, Record
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -157,6 +157,7 @@ class StoreConformance:
     def test_source_round_trip(self, store: GraphStore) -> None:
         src = Source(
             id="s1",
+            key="doc-1",
             title="Über",
             text="Text with ünïcode 🦊 and\nnewlines",
             uri="file:///tmp/a.txt",
@@ -191,6 +192,17 @@ class StoreConformance:
             first_seen=datetime(2020, 2, 29, 23, 59, 59, 999999, tzinfo=CEST),
             last_seen=datetime(2024, 1, 1, tzinfo=UTC),
             mentions=7,
+            merges=[
+                Merge(
+                    name="A.S.A.",
+                    added=["A.S.A.", "ASA"],
+                    rule="fuzzy",
+                    score=93.5,
+                    source_id="s9",
+                    at=datetime(2024, 1, 1, tzinfo=CEST),
+                    undone_at=datetime(2024, 2, 1, tzinfo=UTC),
+                )
+            ],
         )
         store.upsert_entities([e])
         assert store.get_entity("e1") == e
@@ -236,12 +248,37 @@ class StoreConformance:
                 agreement=0.8,
                 model="qwen",
                 extracted_at=datetime(2024, 1, 1, tzinfo=CEST),
+                confidence=0.75,
+                subject_mention="A",
+                object_mention="the literal",
             ),
             Evidence(fact_id="f1", source_id="s2", extracted_at=datetime(2024, 2, 1, tzinfo=UTC)),
         ]
         corpus.add_evidence(ev)
         assert corpus.evidence_for("f1") == ev
         assert corpus.evidence_for("nope") == []
+
+    def test_get_many_returns_what_exists_in_the_order_asked(self, graph: GraphStore) -> None:
+        got = graph.get_facts(["f3", "nope", "f1", "f3"])
+        assert [f.id for f in got] == ["f3", "f1"]
+        assert got[0] == graph.get_fact("f3")
+        graph.retire_fact("f1", at=T1, reason="x")
+        assert [f.id for f in graph.get_facts(["f1"])] == ["f1"]  # retired ones too
+        assert [e.id for e in graph.get_entities(["e", "x", "a"])] == ["e", "a"]
+        assert graph.get_entities([]) == [] and graph.get_facts([]) == []
+
+    def test_find_sources_by_document_key(self, store: GraphStore) -> None:
+        store.upsert_sources(
+            [
+                Source(id="v2", key="doc", text="two", ingested_at=T2),
+                Source(id="v1", key="doc", text="one", ingested_at=T1),
+                Source(id="other", key="doc-2", text="x"),
+                Source(id="keyless", text="y"),
+            ]
+        )
+        assert [s.id for s in store.find_sources("doc")] == ["v1", "v2"]  # oldest first
+        assert store.find_sources("DOC") == []  # keys are exact
+        assert store.find_sources("") == []  # keyless sources are no versions of anything
 
     def test_missing_records_are_none(self, store: GraphStore) -> None:
         assert store.get_source("x") is None
@@ -357,6 +394,25 @@ class StoreConformance:
             assert ids(got) == expected, (as_of, recorded_at)
             if recorded_at is None:
                 assert ids(store.neighbourhood(["x"], hops=1, as_of=as_of)) == expected, as_of
+
+    def test_facts_about_history_is_every_fact(self, store: GraphStore) -> None:
+        grid = holds_grid()
+        store.upsert_entities([entity("x"), entity("y")])
+        store.upsert_facts(grid)
+        assert ids(store.facts_about("x", history=True)) == ids(grid)
+        assert ids(store.facts_about("x", predicate="other", history=True)) == set()
+        with pytest.raises(UsageError, match="history"):
+            store.facts_about("x", as_of=T1, history=True)
+        with pytest.raises(UsageError, match="history"):
+            store.facts_about("x", recorded_at=T1, history=True)
+
+    def test_facts_by_subject_and_predicate_whatever_their_time(self, graph: GraphStore) -> None:
+        graph.upsert_facts([fact("p1", "c", "b", predicate="causes"), fact("p2", "b", "c")])
+        graph.retire_fact("f3", at=T1, reason="old")
+        found = graph.facts_by_subject([("c", "rel"), ("c", "causes"), ("e", "rel"), ("c", "rel")])
+        assert sorted(f.id for f in found) == ["f2", "f3", "p1"]  # c as subject only
+        assert graph.facts_by_subject([]) == []
+        assert graph.facts_by_subject([("nobody", "rel")]) == []
 
     def test_facts_about_filters_by_predicate(self, graph: GraphStore) -> None:
         graph.upsert_facts([fact("p1", "b", "d", predicate="causes")])
@@ -507,6 +563,32 @@ class StoreConformance:
         assert (stats.sources, stats.chunks, stats.facts, stats.evidence) == (1, 1, 2, 1)
         assert corpus.get_entity("a") is not None  # entities stay
         assert corpus.delete_source("s1") == 0
+
+    def test_evidence_from_a_source_and_its_removal(self, corpus: GraphStore) -> None:
+        corpus.upsert_entities([entity("a")])
+        corpus.upsert_facts([fact("f1", "a"), fact("f2", "a", predicate="other")])
+        ev = [
+            Evidence(fact_id="f1", source_id="s1", chunk_id="c1", quote="q1", extracted_at=T1),
+            Evidence(fact_id="f2", source_id="s1", quote="q2", model="m", extracted_at=T2),
+            Evidence(fact_id="f1", source_id="s2", chunk_id="c3", quote="q3", extracted_at=T0),
+        ]
+        corpus.add_evidence(ev)
+        assert corpus.evidence_from("s1") == ev[:2]
+        assert corpus.evidence_from("nope") == []
+        before = len(corpus.changes(limit=10_000))
+        changed = ev[0].model_copy(update={"agreement": 0.1})  # matched by key, not by value
+        missing = ev[1].model_copy(update={"quote": "other"})
+        assert corpus.remove_evidence([changed, missing, ev[1]]) == 2
+        assert corpus.evidence_from("s1") == []
+        assert corpus.evidence_for("f1") == [ev[2]]
+        assert corpus.get_fact("f2") is not None  # facts stay, even without evidence
+        log = corpus.changes(since=corpus.changes(limit=10_000)[before - 1].seq)
+        assert sorted((c.op, c.kind, c.item_id) for c in log) == [
+            ("remove", "evidence", "f1"),
+            ("remove", "evidence", "f2"),
+        ]
+        assert log[0].payload["source_id"] == "s1"
+        assert corpus.remove_evidence([]) == 0
 
     def test_change_log_is_append_only_and_ordered(self, corpus: GraphStore) -> None:
         corpus.upsert_entities([entity("a"), entity("b")])

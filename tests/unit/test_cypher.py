@@ -15,7 +15,16 @@ from typing import Any
 import pytest
 
 from evergraph.errors import UsageError
-from evergraph.graph.models import Change, Chunk, Entity, Evidence, Fact, FactStatus, Source
+from evergraph.graph.models import (
+    Change,
+    Chunk,
+    Entity,
+    Evidence,
+    Fact,
+    FactStatus,
+    Merge,
+    Source,
+)
 from evergraph.graph.store import cypher
 from evergraph.graph.store import neo4j_codec as codec
 from evergraph.graph.store.cypher import Statement
@@ -40,7 +49,13 @@ BENIGN = "plain"
 
 def source(value: str = BENIGN) -> Source:
     return Source(
-        id=value, title=value, text=value, uri=value, published_at=T1, metadata={value: value}
+        id=value,
+        key=value,
+        title=value,
+        text=value,
+        uri=value,
+        published_at=T1,
+        metadata={value: value},
     )
 
 
@@ -49,7 +64,10 @@ def chunk(value: str = BENIGN) -> Chunk:
 
 
 def entity(value: str = BENIGN) -> Entity:
-    return Entity(id=value, name=value or "x", type=value, aliases=[value], summary=value)
+    merge = Merge(name=value or "x", added=[value], rule=value, score=0.9, source_id=value, at=T1)
+    return Entity(
+        id=value, name=value or "x", type=value, aliases=[value], summary=value, merges=[merge]
+    )
 
 
 def fact(value: str = BENIGN) -> Fact:
@@ -66,7 +84,16 @@ def fact(value: str = BENIGN) -> Fact:
 
 
 def evidence(value: str = BENIGN) -> Evidence:
-    return Evidence(fact_id=value, source_id=value, chunk_id=value, quote=value, model=value)
+    return Evidence(
+        fact_id=value,
+        source_id=value,
+        chunk_id=value,
+        quote=value,
+        model=value,
+        confidence=0.75,
+        subject_mention=value,
+        object_mention=value,
+    )
 
 
 # Every builder that takes user data, as a function of one user-supplied string.
@@ -78,15 +105,23 @@ BUILDERS: dict[str, Callable[[str], Statement]] = {
     "add_evidence": lambda v: cypher.add_evidence([evidence(v)]),
     "log_changes": lambda v: cypher.log_changes(v, v, T1, [(v, v)]),
     "retire_fact": lambda v: cypher.retire_fact(v, at=T1, reason=v, status=v, valid_to=None),
+    "remove_evidence": lambda v: cypher.remove_evidence([evidence(v)]),
     "count_source_chunks": cypher.count_source_chunks,
     "delete_source_evidence": cypher.delete_source_evidence,
     "delete_source_nodes": cypher.delete_source_nodes,
     "delete_unsupported_facts": lambda v: cypher.delete_unsupported_facts([v]),
     "get": lambda v: cypher.get("Fact", v),
+    "get_many": lambda v: cypher.get_many("Entity", [v]),
+    "find_sources": cypher.find_sources,
     "find_entities": lambda v: cypher.find_entities(v, type=v, limit=3),
     "facts_about": lambda v: cypher.facts_about(v, predicate=v, as_of=T1, recorded_at=None),
+    "facts_about_history": lambda v: cypher.facts_about(
+        v, predicate=v, as_of=None, recorded_at=None, history=True
+    ),
     "facts_touching": lambda v: cypher.facts_touching([v], as_of=None),
+    "facts_by_subject": lambda v: cypher.facts_by_subject([(v, v)]),
     "evidence_for": cypher.evidence_for,
+    "evidence_from": cypher.evidence_from,
     "search_chunks_text": lambda v: cypher.search_chunks_text(cypher.fulltext_query(v), k=5),
     "search_entities_of_type": lambda v: cypher.search_entities_of_type([1.0], type=v, k=5),
     "scan": lambda v: cypher.scan(Fact, after=v, limit=10),
@@ -120,6 +155,8 @@ def test_user_data_never_reaches_the_query_text(name: str, hostile: str) -> None
     if name == "search_chunks_text":  # only its words travel, quoted and escaped
         words = re.findall(r"[^\W_]+", hostile)
         assert all(any(w.lower() in s for s in sent) for w in words)
+    elif name == "remove_evidence":  # only the evidence key travels, a hash of the fields
+        assert sent == ["keys", cypher.evidence_key(evidence(hostile))]
     else:
         assert hostile in sent
 
@@ -366,6 +403,22 @@ def test_delete_source_statements() -> None:
     assert facts.params == {"ids": ["f1", "f2"]}
 
 
+def test_remove_evidence_deletes_by_key_and_reports_each_removal() -> None:
+    ev = evidence("e")
+    st = cypher.remove_evidence([ev, ev.model_copy(update={"agreement": 0.2})])
+    assert st.text.startswith("UNWIND $keys AS key MATCH (ev:Evidence {key: key})")
+    assert st.text.endswith("DETACH DELETE ev RETURN fact_id, source_id, chunk_id")
+    assert st.params == {"keys": [cypher.evidence_key(ev)]}  # the same key once
+
+
+def test_upgrade_meta_only_moves_the_version_up() -> None:
+    st = cypher.upgrade_meta()
+    assert "WHERE m.schema_version < $version SET m.schema_version = $version" in st.text
+    assert st.params == {"meta": "store", "version": cypher.SCHEMA_VERSION} and (
+        cypher.SCHEMA_VERSION == 2
+    )
+
+
 # -- reads ----------------------------------------------------------------------------------
 
 
@@ -426,6 +479,39 @@ def test_simple_reads() -> None:
     assert stats.params == {"meta": "store", "active": "active"}
 
 
+def test_batch_and_key_reads() -> None:
+    many = cypher.get_many("Fact", ["b", "a"])
+    assert many.text == (
+        "UNWIND range(0, size($ids) - 1) AS i MATCH (n:Fact {id: $ids[i]}) "
+        "WHERE NOT n:Pending RETURN properties(n) AS props ORDER BY i"
+    )
+    assert many.params == {"ids": ["b", "a"]}
+    with pytest.raises(ValueError, match="not a record label"):
+        cypher.get_many("Nope", ["a"])  # type: ignore[arg-type]
+    found = cypher.find_sources("doc-1")
+    assert found.text.startswith("MATCH (s:Source {key: $key}) WHERE NOT s:Pending")
+    assert found.text.endswith("ORDER BY s.ingested_at, s.id") and found.params == {"key": "doc-1"}
+    cited = cypher.evidence_from("s1")
+    assert cited.text.startswith("MATCH (:Source {id: $id})<-[:CITES]-(ev:Evidence)")
+    assert cited.text.endswith("ORDER BY ev.extracted_at, ev.seq")
+
+
+def test_facts_by_subject_matches_each_pair_once() -> None:
+    st = cypher.facts_by_subject([("s", "p"), ("s", "q"), ("s", "p")])
+    assert st.text == (
+        "UNWIND $pairs AS pair "
+        "MATCH (:Entity {id: pair[0]})<-[:SUBJECT]-(f:Fact) WHERE f.predicate = pair[1] "
+        "RETURN properties(f) AS props"
+    )
+    assert st.params == {"pairs": [["s", "p"], ["s", "q"]]}
+
+
+def test_facts_about_history_drops_the_time_predicate() -> None:
+    st = cypher.facts_about("e", predicate="p", as_of=None, recorded_at=None, history=True)
+    assert "WHERE ($predicate IS NULL OR f.predicate = $predicate) AND true RETURN" in st.text
+    assert st.params == {"entity": "e", "predicate": "p"}
+
+
 def test_vector_search_rescores_with_the_exact_cosine() -> None:
     st = cypher.search_vector("Chunk", [0.5, 0.5], k=3)
     assert st.text.startswith(
@@ -476,6 +562,7 @@ def all_statements() -> Iterator[Statement]:
         cypher.server_components(),
         cypher.store_meta(),
         cypher.init_meta(),
+        cypher.upgrade_meta(),
         cypher.begin_write(T1),
         cypher.pending(),
         cypher.upsert_facts([fact().model_copy(update={"object_id": None})]),
@@ -539,5 +626,22 @@ def test_records_become_storable_properties_and_back(
     props = decoder.properties(record)
     assert all(storable(v) for v in props.values()), props
     stored = {k: v for k, v in props.items() if v is not None}  # Neo4j drops nulls
-    stored["key"] = "k"  # bookkeeping properties (evidence key) are ignored
+    stored.setdefault("key", "k")  # bookkeeping properties (evidence key) are ignored
+    stored.setdefault("seq", 7)
     assert decoder.record(stored) == record
+
+
+@pytest.mark.parametrize(
+    ("decoder", "record"),
+    [
+        (codec.SOURCE, Source(id="s", text="t")),
+        (codec.ENTITY, Entity(id="e", name="E")),
+        (codec.EVIDENCE, Evidence(fact_id="f", source_id="s")),
+    ],
+)
+def test_nodes_written_by_schema_1_read_with_the_new_fields_defaulted(
+    decoder: codec.PropertyCodec[Any], record: Any
+) -> None:
+    added = {"key", "merges", "confidence", "subject_mention", "object_mention"}
+    old = {k: v for k, v in decoder.properties(record).items() if k not in added}
+    assert decoder.record(old) == record

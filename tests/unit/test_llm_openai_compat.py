@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
+from evergraph.agents.extract_rules import ChunkOut
 from evergraph.config import LLMSettings, SamplingMode, StructuredMode
 from evergraph.errors import ModelNotFoundError, OutputValidationError, ServiceError, UsageError
 from evergraph.llm.base import LLM, Usage
@@ -301,6 +302,15 @@ def test_cut_off_and_invalid_samples_are_dropped_and_counted() -> None:
     assert len(samples.values) == 2
     assert (samples.dropped_length, samples.dropped_invalid) == (1, 2)
     assert len(server.chats) == 1  # some valid: no retry
+
+
+def test_a_cut_off_item_list_keeps_its_complete_items() -> None:
+    server = FakeServer([('{"relations": [{"subject": "a"', "length")])
+    llm = make_llm(server)
+    samples = run(lambda: llm.structured(PROMPT, ChunkOut))
+
+    assert samples.values == [ChunkOut(relations=[], entities=[])]
+    assert (samples.salvaged_length, samples.dropped_length, len(server.chats)) == (1, 0, 1)
 
 
 def test_zero_valid_retries_with_the_error_fed_back() -> None:

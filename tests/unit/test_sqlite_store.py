@@ -128,7 +128,7 @@ def test_migrations_run_once_in_order_and_reopening_is_idempotent(
     monkeypatch.setattr(sqlite_schema, "MIGRATIONS", [*sqlite_schema.MIGRATIONS, step])
     for _ in range(2):
         with SQLiteGraphStore(path) as store:
-            assert store.stats().schema_version == 2
+            assert store.stats().schema_version == len(sqlite_schema.MIGRATIONS)
             assert store.stats().entities == 2
     assert conn.execute("SELECT count(*) FROM later").fetchone()[0] == 1  # applied once
     conn.close()
@@ -144,13 +144,39 @@ def test_a_failing_migration_leaves_the_store_as_it_was(
         SQLiteGraphStore(path)
     monkeypatch.undo()
     with SQLiteGraphStore(path) as store:
-        assert store.stats().schema_version == 1
+        assert store.stats().schema_version == len(sqlite_schema.MIGRATIONS)
         assert (
             store._conn.execute(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'later'"
             ).fetchone()[0]
             == 0
         )
+
+
+def test_a_version_1_store_is_upgraded_with_its_records_intact(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
+    conn = raw(path)
+    sqlite_schema.prepare(conn, str(path))
+    conn.executescript(
+        "INSERT INTO sources VALUES ('s', 'T', 'text', '', NULL, 0, '{}');"
+        "INSERT INTO entities VALUES ('e', 'E', 'Thing', '[]', '', NULL, NULL, NULL, 0);"
+        "INSERT INTO facts VALUES ('f', 'e', 'p', NULL, 'v', 0.5, 1, NULL, NULL, 0, NULL, '', "
+        "'active', NULL);"
+        "INSERT INTO evidence VALUES ('f', 's', NULL, 'q', 0.5, 'm', 0);"
+    )
+    conn.close()
+    monkeypatch.undo()
+    with SQLiteGraphStore(path) as store:
+        assert store.stats().schema_version == 2
+        source, entity = store.get_source("s"), store.get_entity("e")
+        assert source is not None and source.key == ""
+        assert entity is not None and entity.merges == []
+        (ev,) = store.evidence_for("f")
+        assert (ev.confidence, ev.subject_mention, ev.object_mention) == (None, "", "")
+        store.upsert_sources([Source(id="s2", key="doc", text="v2")])
+        assert [s.id for s in store.find_sources("doc")] == ["s2"]
 
 
 # -- failures at run time -----------------------------------------------------------------------

@@ -59,6 +59,11 @@ class GraphStore(Protocol):
         """Retire, never delete: sets retired_at, status, reason (and valid_to if given)."""
         ...
 
+    def remove_evidence(self, evidence: Sequence[Evidence]) -> int:
+        """Remove evidence records, matched as `add_evidence` matches them (fact, source,
+        chunk, quote, model); the facts stay as they are. Returns how many were removed."""
+        ...
+
     def delete_source(self, source_id: str) -> int:
         """Forget a source: its chunks and evidence go, and so do facts left without evidence.
 
@@ -71,6 +76,19 @@ class GraphStore(Protocol):
     def get_entity(self, entity_id: str) -> Entity | None: ...
     def get_fact(self, fact_id: str) -> Fact | None: ...
 
+    def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
+        """The entities that exist among `entity_ids`, in that order, each once."""
+        ...
+
+    def get_facts(self, fact_ids: Sequence[str]) -> list[Fact]:
+        """The facts that exist among `fact_ids` (retired ones too), in that order, each once."""
+        ...
+
+    def find_sources(self, key: str) -> list[Source]:
+        """Every stored version of the document with this key, oldest ingested first; an
+        empty key finds nothing."""
+        ...
+
     def find_entities(self, name: str, *, type: str | None = None, limit: int = 10) -> list[Entity]:
         """Entities whose name or an alias equals `name`, ignoring case."""
         ...
@@ -82,11 +100,23 @@ class GraphStore(Protocol):
         predicate: str | None = None,
         as_of: datetime | None = None,
         recorded_at: datetime | None = None,
+        history: bool = False,
     ) -> list[Fact]:
-        """Facts with the entity as subject or object that hold per `Fact.holds`."""
+        """Facts with the entity as subject or object that hold per `Fact.holds`; with
+        `history`, every such fact whatever its time and status (as_of and recorded_at must
+        then be None)."""
+        ...
+
+    def facts_by_subject(self, pairs: Sequence[tuple[str, str]]) -> list[Fact]:
+        """Every fact whatever its time and status whose (subject_id, predicate) is one of
+        `pairs`: the records a constructor weighs a new claim against, in one read."""
         ...
 
     def evidence_for(self, fact_id: str) -> list[Evidence]: ...
+
+    def evidence_from(self, source_id: str) -> list[Evidence]:
+        """The evidence citing a source, in the order `evidence_for` uses."""
+        ...
 
     def neighbourhood(
         self, entity_ids: Sequence[str], *, hops: int = 2, as_of: datetime | None = None

@@ -41,7 +41,9 @@ Label = Literal["Source", "Chunk", "Entity", "Fact", "Evidence"]
 LABELS: tuple[Label, ...] = ("Source", "Chunk", "Entity", "Fact", "Evidence")
 
 META_KEY = "store"
-SCHEMA_VERSION = 1
+# 2: document keys on sources, merges on entities, confidence and mentions on evidence. Nodes
+# written by 1 lack those properties and read as their defaults (neo4j_codec.py).
+SCHEMA_VERSION = 2
 MAX_DIMENSIONS = 4096  # Neo4j's limit for vector indexes (provider vector-2.0)
 CHUNK_TEXT_INDEX = "chunk_text"
 VectorLabel = Literal["Chunk", "Entity"]
@@ -78,6 +80,7 @@ _RANGE = {  # index name: (label, property); temporal ones serve as-of and trend
     "fact_valid_from": ("Fact", "valid_from"),
     "fact_valid_to": ("Fact", "valid_to"),
     "source_published_at": ("Source", "published_at"),
+    "source_key": ("Source", "key"),
 }
 _FULLTEXT = {  # fact_text is for people and tools querying the graph; no store method reads it
     CHUNK_TEXT_INDEX: ("Chunk", "[n.text]"),
@@ -161,6 +164,15 @@ def init_meta() -> Statement:
         "MERGE (m:EvergraphMeta {key: $meta}) "
         "ON CREATE SET m.app = 'evergraph', m.schema_version = $version, "
         "m.change_seq = 0, m.evidence_seq = 0",
+        {"meta": META_KEY, "version": SCHEMA_VERSION},
+    )
+
+
+def upgrade_meta() -> Statement:
+    """A store written by an older schema is readable as it is: only its version moves up."""
+    return Statement(
+        "MATCH (m:EvergraphMeta {key: $meta}) WHERE m.schema_version < $version "
+        "SET m.schema_version = $version",
         {"meta": META_KEY, "version": SCHEMA_VERSION},
     )
 
@@ -318,6 +330,16 @@ def retire_fact(
     )
 
 
+def remove_evidence(evidence: Iterable[Evidence]) -> Statement:
+    """Returns one row per evidence record removed."""
+    return Statement(
+        "UNWIND $keys AS key MATCH (ev:Evidence {key: key}) "
+        "WITH ev, ev.fact_id AS fact_id, ev.source_id AS source_id, ev.chunk_id AS chunk_id "
+        "DETACH DELETE ev RETURN fact_id, source_id, chunk_id",
+        {"keys": list(dict.fromkeys(evidence_key(e) for e in evidence))},
+    )
+
+
 def count_source_chunks(source_id: str) -> Statement:
     """No row when the source does not exist."""
     return Statement(
@@ -379,6 +401,23 @@ def get(label: Label, item_id: str) -> Statement:
     )
 
 
+def get_many(label: Label, ids: Sequence[str]) -> Statement:
+    """The records that exist, in the order of `ids` (the caller passes each id once)."""
+    return Statement(
+        f"UNWIND range(0, size($ids) - 1) AS i MATCH (n:{_label(label)} {{id: $ids[i]}}) "
+        "WHERE NOT n:Pending RETURN properties(n) AS props ORDER BY i",
+        {"ids": list(ids)},
+    )
+
+
+def find_sources(key: str) -> Statement:
+    return Statement(
+        "MATCH (s:Source {key: $key}) WHERE NOT s:Pending "
+        "RETURN properties(s) AS props ORDER BY s.ingested_at, s.id",
+        {"key": key},
+    )
+
+
 def find_entities(name: str, *, type: str | None, limit: int) -> Statement:
     return Statement(
         "MATCH (:EntityName {key: $key})<-[:NAMED]-(e:Entity) "
@@ -394,14 +433,28 @@ def facts_about(
     predicate: str | None,
     as_of: datetime | None,
     recorded_at: datetime | None,
+    history: bool = False,
 ) -> Statement:
-    holds, params = holds_predicate(as_of, recorded_at, field="f.", param="$")
+    """With `history`, every fact whatever its time and status."""
+    holds, params = (
+        ("true", {}) if history else holds_predicate(as_of, recorded_at, field="f.", param="$")
+    )
     return Statement(
         "MATCH (:Entity {id: $entity})<-[:SUBJECT|OBJECT]-(f:Fact) "
         "WITH DISTINCT f "
         f"WHERE ($predicate IS NULL OR f.predicate = $predicate) AND {holds} "
         "RETURN properties(f) AS props ORDER BY f.recorded_at, f.id",
         {**params, "entity": entity_id, "predicate": predicate},
+    )
+
+
+def facts_by_subject(pairs: Sequence[tuple[str, str]]) -> Statement:
+    """Every fact with one of the (subject id, predicate) pairs, whatever its time and status."""
+    return Statement(
+        "UNWIND $pairs AS pair "
+        "MATCH (:Entity {id: pair[0]})<-[:SUBJECT]-(f:Fact) WHERE f.predicate = pair[1] "
+        "RETURN properties(f) AS props",
+        {"pairs": [list(p) for p in dict.fromkeys(pairs)]},
     )
 
 
@@ -422,6 +475,14 @@ def evidence_for(fact_id: str) -> Statement:
         "MATCH (:Fact {id: $id})<-[:SUPPORTS]-(ev:Evidence) "
         "RETURN properties(ev) AS props ORDER BY ev.extracted_at, ev.seq",
         {"id": fact_id},
+    )
+
+
+def evidence_from(source_id: str) -> Statement:
+    return Statement(
+        "MATCH (:Source {id: $id})<-[:CITES]-(ev:Evidence) "
+        "RETURN properties(ev) AS props ORDER BY ev.extracted_at, ev.seq",
+        {"id": source_id},
     )
 
 

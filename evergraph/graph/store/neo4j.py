@@ -43,6 +43,7 @@ from evergraph.graph.store.neo4j_errors import REFERENCES_FIX, check_version
 from evergraph.graph.store.neo4j_tx import Neo4jTransactions, Rows, run
 from evergraph.graph.store.neo4j_vectors import VectorIndexes
 from evergraph.graph.store.shared import (
+    check_history,
     evidence_payload,
     retire_payload,
     status_value,
@@ -139,7 +140,12 @@ class Neo4jGraphStore(Neo4jTransactions):
                 f"{meta['version']}; this version reads up to {cypher.SCHEMA_VERSION})",
                 fix="upgrade Evergraph (pip install -U evergraph)",
             )
-        ddl = [*cypher.schema(), cypher.init_meta(), cypher.await_indexes(self._index_timeout_s)]
+        ddl = [
+            *cypher.schema(),
+            cypher.init_meta(),
+            cypher.upgrade_meta(),
+            cypher.await_indexes(self._index_timeout_s),
+        ]
         self._autocommit(ddl)
         self._vectors.refresh()
 
@@ -240,6 +246,22 @@ class Neo4jGraphStore(Neo4jTransactions):
 
         self._write(work)
 
+    def remove_evidence(self, evidence: Sequence[Evidence]) -> int:
+        if not evidence:
+            return 0
+        statement = cypher.remove_evidence(evidence)
+
+        def work(tx: Transaction) -> int:
+            rows = run(tx, statement)
+            payloads = [
+                (r["fact_id"], to_json({"source_id": r["source_id"], "chunk_id": r["chunk_id"]}))
+                for r in rows
+            ]
+            self._log(tx, "remove", "evidence", payloads)
+            return len(rows)
+
+        return self._write(work)
+
     def delete_source(self, source_id: str) -> int:
         def work(tx: Transaction) -> int:
             found = run(tx, cypher.count_source_chunks(source_id))
@@ -283,6 +305,17 @@ class Neo4jGraphStore(Neo4jTransactions):
     def get_fact(self, fact_id: str) -> Fact | None:
         return self._one("Fact", fact_id, codec.FACT)
 
+    def get_entities(self, entity_ids: Sequence[str]) -> list[Entity]:
+        ids = list(dict.fromkeys(entity_ids))
+        return self._records(cypher.get_many("Entity", ids), codec.ENTITY) if ids else []
+
+    def get_facts(self, fact_ids: Sequence[str]) -> list[Fact]:
+        ids = list(dict.fromkeys(fact_ids))
+        return self._records(cypher.get_many("Fact", ids), codec.FACT) if ids else []
+
+    def find_sources(self, key: str) -> list[Source]:
+        return self._records(cypher.find_sources(key), codec.SOURCE) if key else []
+
     def find_entities(self, name: str, *, type: str | None = None, limit: int = 10) -> list[Entity]:
         """Most mentioned first."""
         if limit <= 0:
@@ -296,14 +329,22 @@ class Neo4jGraphStore(Neo4jTransactions):
         predicate: str | None = None,
         as_of: datetime | None = None,
         recorded_at: datetime | None = None,
+        history: bool = False,
     ) -> list[Fact]:
+        check_history(history, as_of, recorded_at)
         statement = cypher.facts_about(
-            entity_id, predicate=predicate, as_of=as_of, recorded_at=recorded_at
+            entity_id, predicate=predicate, as_of=as_of, recorded_at=recorded_at, history=history
         )
         return self._records(statement, codec.FACT)
 
+    def facts_by_subject(self, pairs: Sequence[tuple[str, str]]) -> list[Fact]:
+        return self._records(cypher.facts_by_subject(pairs), codec.FACT) if pairs else []
+
     def evidence_for(self, fact_id: str) -> list[Evidence]:
         return self._records(cypher.evidence_for(fact_id), codec.EVIDENCE)
+
+    def evidence_from(self, source_id: str) -> list[Evidence]:
+        return self._records(cypher.evidence_from(source_id), codec.EVIDENCE)
 
     def neighbourhood(
         self, entity_ids: Sequence[str], *, hops: int = 2, as_of: datetime | None = None

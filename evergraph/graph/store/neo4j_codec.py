@@ -49,6 +49,15 @@ class PropertyCodec(Generic[M]):
         )
 
 
+def _or(default: Any) -> tuple[Convert, Convert]:
+    """A field added after a store was written: nodes written before lack the property."""
+    return (lambda v: v, lambda v: default if v is None else v)
+
+
+def _json_or(default: Any) -> tuple[Convert, Convert]:
+    return (to_json, lambda v: default if v is None else json.loads(v))
+
+
 def _codec(
     model: type[M],
     *,
@@ -68,15 +77,24 @@ def _codec(
     )
 
 
-SOURCE = _codec(Source, times=("published_at", "ingested_at"), json_fields=("metadata",))
+SOURCE = _codec(
+    Source,
+    times=("published_at", "ingested_at"),
+    json_fields=("metadata",),
+    extra={"key": _or("")},
+)
 CHUNK = _codec(Chunk)
-ENTITY = _codec(Entity, times=("first_seen", "last_seen"))
+ENTITY = _codec(Entity, times=("first_seen", "last_seen"), extra={"merges": _json_or([])})
 FACT = _codec(
     Fact,
     times=("valid_from", "valid_to", "recorded_at", "retired_at", "last_seen"),
     extra={"status": (status_value, FactStatus)},
 )
-EVIDENCE = _codec(Evidence, times=("extracted_at",))
+EVIDENCE = _codec(
+    Evidence,
+    times=("extracted_at",),
+    extra={"subject_mention": _or(""), "object_mention": _or("")},
+)
 CHANGE = _codec(Change, times=("at",), json_fields=("payload",))
 BY_MODEL: dict[type[BaseModel], PropertyCodec[Any]] = {
     c.model: c for c in (SOURCE, CHUNK, ENTITY, FACT, EVIDENCE)

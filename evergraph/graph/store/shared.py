@@ -98,6 +98,15 @@ def holds_predicate(
     return " AND ".join(clauses), params
 
 
+def check_history(history: bool, as_of: datetime | None, recorded_at: datetime | None) -> None:
+    """`facts_about(history=True)` is every fact: a time to hold at would contradict it."""
+    if history and (as_of is not None or recorded_at is not None):
+        raise UsageError(
+            "history=True returns every fact whatever its time; it takes no as_of or recorded_at",
+            fix="ask either for the whole history or for the facts as of a time",
+        )
+
+
 def walk(
     seeds: Sequence[str],
     hops: int,

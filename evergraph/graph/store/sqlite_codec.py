@@ -111,7 +111,7 @@ ENTITIES = _codec(
     Entity,
     "entities",
     times=("first_seen", "last_seen"),
-    json_cols=("aliases",),
+    json_cols=("aliases", "merges"),
     vectors=("embedding",),
 )
 FACTS = _codec(
@@ -126,8 +126,14 @@ UPSERT_SOURCE = SOURCES.upsert_sql()
 UPSERT_CHUNK = CHUNKS.upsert_sql()
 UPSERT_ENTITY = ENTITIES.upsert_sql()
 UPSERT_FACT = FACTS.upsert_sql()
+_EVIDENCE_KEY = ("fact_id", "source_id", "chunk_id", "quote", "model")
 ADD_EVIDENCE = EVIDENCE.upsert_sql(  # same extraction again: refresh, do not duplicate
-    "fact_id, source_id, ifnull(chunk_id, ''), quote, model", ("agreement", "extracted_at")
+    "fact_id, source_id, ifnull(chunk_id, ''), quote, model",
+    [c for c in EVIDENCE.columns if c not in _EVIDENCE_KEY],
+)
+REMOVE_EVIDENCE = (  # matches the unique index evidence_key
+    "DELETE FROM evidence WHERE fact_id = ? AND source_id = ? "
+    "AND ifnull(chunk_id, '') = ifnull(?, '') AND quote = ? AND model = ?"
 )
 LOG = "INSERT INTO changes (at, op, kind, item_id, payload) VALUES (?, ?, ?, ?, ?)"
 

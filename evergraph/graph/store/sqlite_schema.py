@@ -122,9 +122,20 @@ _V1 = (
     END""",
 )
 
+# Document keys (versions of one document), merges kept on entities, and on evidence what
+# the fact took from it and how the text named its ends.
+_V2 = (
+    "ALTER TABLE sources ADD COLUMN key TEXT NOT NULL DEFAULT ''",
+    "CREATE INDEX sources_key ON sources (key)",
+    "ALTER TABLE entities ADD COLUMN merges TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE evidence ADD COLUMN confidence REAL",
+    "ALTER TABLE evidence ADD COLUMN subject_mention TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE evidence ADD COLUMN object_mention TEXT NOT NULL DEFAULT ''",
+)
+
 # Step i (1-based) takes a store from schema version i-1 to i. Append, never edit: stores in
 # the field were made by the old steps.
-MIGRATIONS: list[tuple[str, ...]] = [_V1]
+MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2]
 
 
 def _not_ours(location: str) -> StoreFormatError:

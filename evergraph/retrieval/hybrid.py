@@ -1,0 +1,210 @@
+"""Hybrid retrieval: BM25 and dense vectors from the store, plus title links and graph
+expansion, fused with reciprocal rank fusion.
+
+Why RRF: the three retrievers score on unrelated scales (BM25 is unbounded, cosine is in
+[-1, 1], PPR sums to 1), so their scores cannot be added; ranks can. RRF (Cormack et al.,
+2009) needs no training data and rewards chunks that several retrievers agree on.
+
+`as_of` keeps chunks of documents published by then (a document without a publication date
+counts from when it was ingested), and walks only the facts that held then. Each retriever
+fetches `depth` candidates; filtering happens after, so an old `as_of` over a young corpus
+can return fewer than k hits.
+
+Title links (`titles`) rank the documents whose titles the query names, then those named by
+the best passages of a first fusion of the other retrievers: the second hop of a question is
+often a document its first hop's passage names and the question does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from evergraph.embed.base import Embedder
+from evergraph.graph.models import Chunk
+from evergraph.graph.store.base import GraphStore
+from evergraph.retrieval.graph_walk import GraphOptions, graph_search
+from evergraph.retrieval.text import content_query
+from evergraph.retrieval.titles import TitleIndex
+
+K = TypeVar("K", bound=Hashable)
+
+RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
+
+
+class Mode(StrEnum):
+    BM25 = "bm25"
+    DENSE = "dense"
+    TITLES = "titles"
+    GRAPH = "graph"
+
+
+ALL_MODES: frozenset[Mode] = frozenset(Mode)
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: str
+    source_id: str
+    text: str  # the chunk's text; for a chunk only the graph found, its evidence quotes
+    score: float  # fused RRF score
+    ranks: Mapping[Mode, int]  # 1-based rank in each retriever that found it
+
+
+@dataclass(frozen=True)
+class HybridOptions:
+    depth: int = 30  # candidates taken from each retriever before fusion
+    rrf_k: int = RRF_K
+    weights: Mapping[Mode, float] = field(default_factory=lambda: dict.fromkeys(Mode, 1.0))
+    graph: GraphOptions = field(default_factory=GraphOptions)
+    link_from: int = 3  # best passages of the first fusion whose named titles are followed
+    max_names: int = 5  # titles linked per query (a full-text search each, unless found)
+    name_depth: int = 20  # full-text hits searched for a chunk of a named document
+
+
+def rrf(
+    rankings: Mapping[K, Sequence[str]],
+    *,
+    k: int = RRF_K,
+    weights: Mapping[K, float] | None = None,
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: sum over rankings of weight / (k + rank), best first.
+
+    Ties go to the item with the better single rank, then to the earlier ranking's order,
+    so the result is deterministic.
+    """
+    scores: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for name, ranking in rankings.items():
+        weight = 1.0 if weights is None else weights.get(name, 1.0)
+        for rank, item in enumerate(dict.fromkeys(ranking), start=1):
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            best[item] = min(best.get(item, rank), rank)
+    order = sorted(scores, key=lambda i: (-scores[i], best[i]))
+    return [(i, scores[i]) for i in order]
+
+
+class HybridRetriever:
+    """Searches one store with one embedder (the one that embedded the store's chunks)."""
+
+    def __init__(
+        self, store: GraphStore, embedder: Embedder, options: HybridOptions | None = None
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.options = options or HybridOptions()
+        self._titles: TitleIndex | None = None  # built on the first search that links titles
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        modes: Collection[Mode] = ALL_MODES,
+        as_of: datetime | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]:
+        """The k best chunks for `query` by the fused ranking of `modes`, leaving out the
+        chunk ids in `exclude` (e.g. those an agent has read already)."""
+        depth = max(self.options.depth, k) + len(exclude)
+        rankings: dict[Mode, list[str]] = {}
+        chunks: dict[str, Chunk] = {}
+        quotes: dict[str, tuple[str, str]] = {}  # graph-only material: (source id, text)
+        if Mode.BM25 in modes:
+            found = self.store.search_chunks_text(content_query(query), k=depth)
+            rankings[Mode.BM25] = self._keep(found, chunks)
+        vector: list[float] | None = None
+        if Mode.DENSE in modes or Mode.GRAPH in modes:
+            vector = self.embedder.embed([query])[0].tolist()
+        if Mode.DENSE in modes and vector is not None:
+            found = self.store.search_chunks_vector(vector, k=depth)
+            rankings[Mode.DENSE] = self._keep(found, chunks)
+        if Mode.GRAPH in modes and vector is not None:
+            walked = graph_search(
+                self.store, query, vector, k=depth, as_of=as_of, options=self.options.graph
+            )
+            rankings[Mode.GRAPH] = [h.chunk_id for h in walked]
+            for h in walked:
+                quotes[h.chunk_id] = (h.source_id, "\n".join(h.quotes))
+        if Mode.TITLES in modes:
+            rankings[Mode.TITLES] = self._named(query, rankings, chunks)
+        skip = set(exclude)
+        if as_of is not None:
+            as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)  # naive means UTC
+            sources = {c.source_id for c in chunks.values()} | {s for s, _ in quotes.values()}
+            skip |= self._published_after(sources, as_of, chunks, quotes)
+        rankings = {m: [c for c in r if c not in skip] for m, r in rankings.items()}
+        fused = rrf(rankings, k=self.options.rrf_k, weights=self.options.weights)[:k]
+        positions = {m: {c: i for i, c in enumerate(r, start=1)} for m, r in rankings.items()}
+        hits = []
+        for chunk_id, score in fused:
+            if chunk_id in chunks:
+                source_id, text = chunks[chunk_id].source_id, chunks[chunk_id].text
+            else:
+                source_id, text = quotes[chunk_id]
+            ranks = {m: p[chunk_id] for m, p in positions.items() if chunk_id in p}
+            hits.append(Hit(chunk_id, source_id, text, score, ranks))
+        return hits
+
+    def titles(self) -> TitleIndex:
+        """The store's titles, read on first use: a retriever sees the documents that were
+        in the store then (the EvidenceLoop makes one retriever per question)."""
+        if self._titles is None:
+            self._titles = TitleIndex.build(self.store)
+        return self._titles
+
+    def _named(
+        self, query: str, rankings: Mapping[Mode, Sequence[str]], chunks: dict[str, Chunk]
+    ) -> list[str]:
+        """Chunks of the documents the query names, then of those that the best passages of
+        a first fusion (of `rankings`) name. A name stands for one chunk of the documents so
+        titled (a title can be shared): the first candidate the retrievers found, or else
+        the first hit of a full-text search for the name (the name alone: its few words make
+        the search cheap, where adding the query's words costs a whole BM25 search)."""
+        titles = self.titles()
+        opts = self.options
+        fused = rrf(rankings, k=opts.rrf_k, weights=opts.weights)
+        first = [c for c, _ in fused if c in chunks][: opts.link_from]  # not graph-only quotes
+        seen = {chunks[c].source_id for c in first}
+        names: dict[str, set[str]] = {}
+        for text in [query, *(chunks[c].text for c in first)]:
+            for name, sources in titles.mentions(text):
+                if not sources <= seen and len(names) < opts.max_names:
+                    names.setdefault(name, sources)
+        candidates = list(chunks.values())  # BM25's order, then dense's
+        ranked: list[str] = []
+        for name, sources in names.items():
+            known = next((c.id for c in candidates if c.source_id in sources), None)
+            if known is None:
+                found = self.store.search_chunks_text(content_query(name), k=opts.name_depth)
+                known = next((c.id for c, _ in found if c.source_id in sources), None)
+                self._keep([(c, s) for c, s in found if c.id == known], chunks)
+            if known is not None:
+                ranked.append(known)
+        return ranked
+
+    @staticmethod
+    def _keep(found: list[tuple[Chunk, float]], chunks: dict[str, Chunk]) -> list[str]:
+        for chunk, _ in found:
+            chunks.setdefault(chunk.id, chunk)
+        return [chunk.id for chunk, _ in found]
+
+    def _published_after(
+        self,
+        source_ids: set[str],
+        as_of: datetime,
+        chunks: Mapping[str, Chunk],
+        quotes: Mapping[str, tuple[str, str]],
+    ) -> set[str]:
+        """Chunk ids whose document was not yet published (or ingested) at `as_of`."""
+        late = set()
+        for source_id in source_ids:
+            source = self.store.get_source(source_id)
+            if source is None or (source.published_at or source.ingested_at) > as_of:
+                late.add(source_id)
+        return {c for c, ch in chunks.items() if ch.source_id in late} | {
+            c for c, (s, _) in quotes.items() if s in late
+        }

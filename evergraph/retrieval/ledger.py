@@ -1,0 +1,237 @@
+"""The evidence ledger: every retrieved item an answer relies on, with a verbatim quote.
+
+The model proposes claims; the checks here dispose, deterministically: a quote enters the
+ledger only as the span of the chunk it matches (`ground_quote`), and only if the claimed
+answer is in that span (`answer_in`). So every ledger quote is verbatim in its chunk, and a
+citation to an entry points at text that states the answer.
+
+A hop (sub-question) is resolved by majority over its entries' normalised answers; entries
+that disagree with the winner are marked contradicted, and a tie leaves the hop contested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
+
+from evergraph.retrieval.text import normalize_answer
+
+QUOTE_MATCH = 90.0  # rapidfuzz partial ratio (0-100) a quote needs to count as verbatim
+_COVERED = 0.9  # a run of sentences shorter than this share of the quote cannot hold it
+MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states the answer
+# An answer is a name, date or short phrase; a small model that copies a passage as its answer
+# would otherwise pass `answer_in` (the passage is in itself) and become a hop's answer.
+MAX_ANSWER_WORDS = 12
+_FUZZY_MIN_CHARS = 5
+# A sentence ends at . ! ? before a capital, digit or quote, but not after an initial or an
+# abbreviation ("U.S. state", "John F. Kennedy", "Mr. Smith"); a line break always ends one.
+_SENTENCE = re.compile(
+    r"(?<=[.!?])(?<!\.[A-Z]\.)(?<!\b[A-Z]\.)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs)\.)\s+(?=[A-Z0-9\"'(])"
+    r"|\n+"
+)
+_YES_NO = frozenset({"yes", "no"})
+
+
+class Verdict(StrEnum):
+    SUPPORTED = "supported"  # agrees with the answer its hop resolved to
+    CONTRADICTED = "contradicted"  # states another answer for the same hop
+
+
+class LedgerEntry(BaseModel):
+    id: str  # "E1", "E2", ... in the order entries were added
+    hop: int = Field(ge=1)  # the sub-question this entry serves (1-based)
+    sub_question: str
+    claim: str
+    answer: str
+    source_id: str
+    chunk_id: str
+    quote: str  # verbatim in the chunk
+    verdict: Verdict = Verdict.SUPPORTED
+    round: int = Field(0, ge=0)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the ledger says about one hop."""
+
+    answer: str | None  # None: no evidence, or a tie between answers
+    supporting: tuple[str, ...]  # entry ids
+    contradicting: tuple[str, ...]
+
+    @property
+    def contested(self) -> bool:
+        return self.answer is None and bool(self.contradicting)
+
+
+class Ledger(BaseModel):
+    entries: list[LedgerEntry] = Field(default_factory=list)
+
+    def add(
+        self,
+        *,
+        hop: int,
+        sub_question: str,
+        answer: str,
+        source_id: str,
+        chunk_id: str,
+        quote: str,
+        round: int = 0,
+    ) -> LedgerEntry:
+        entry = LedgerEntry(
+            id=f"E{len(self.entries) + 1}",
+            hop=hop,
+            sub_question=sub_question,
+            claim=f"{sub_question} -> {answer}",
+            answer=answer,
+            source_id=source_id,
+            chunk_id=chunk_id,
+            quote=quote,
+            round=round,
+        )
+        self.entries.append(entry)
+        return entry
+
+    def admit(
+        self,
+        *,
+        hop: int,
+        sub_question: str,
+        chunk_id: str,
+        source_id: str,
+        text: str,
+        quote: str,
+        answer: str,
+        given: Collection[str] = (),
+        round: int = 0,
+        min_score: float = QUOTE_MATCH,
+    ) -> LedgerEntry | str:
+        """Add a model's claim that `answer` answers the sub-question, if it holds: the quote
+        is in the chunk's `text`, it states the answer, and the answer is none of `given` (the
+        normalised earlier answers the sub-question was built from: repeating one is the model
+        echoing its question), and it is short. The new entry, or why the claim was rejected."""
+        if len(answer.split()) > MAX_ANSWER_WORDS:
+            return f"answer of {len(answer.split())} words is a passage, not an answer"
+        grounded = ground_quote(quote, text, min_score=min_score)
+        stated = None if grounded is None else narrow_quote(grounded, answer)
+        if grounded is None:
+            return f"quote not in the passage: {quote!r}"
+        if stated is None:
+            return f"answer {answer!r} not in its quote"
+        if normalize_answer(answer) in given:
+            return f"answer {answer!r} repeats an earlier hop's answer"
+        if self.has(hop, chunk_id, answer):
+            return f"answer {answer!r} already recorded from this chunk"
+        return self.add(
+            hop=hop,
+            sub_question=sub_question,
+            answer=answer.strip(),
+            source_id=source_id,
+            chunk_id=chunk_id,
+            quote=stated,
+            round=round,
+        )
+
+    def get(self, entry_id: str) -> LedgerEntry | None:
+        return next((e for e in self.entries if e.id == entry_id), None)
+
+    def for_hop(self, hop: int) -> list[LedgerEntry]:
+        return [e for e in self.entries if e.hop == hop]
+
+    def has(self, hop: int, chunk_id: str, answer: str) -> bool:
+        """Is this claim recorded already (the same chunk read again for the same hop)?"""
+        key = normalize_answer(answer)
+        return any(
+            e.chunk_id == chunk_id and normalize_answer(e.answer) == key for e in self.for_hop(hop)
+        )
+
+    def chunk_ids(self) -> set[str]:
+        return {e.chunk_id for e in self.entries}
+
+    def resolve(self, hop: int) -> Resolution:
+        """Majority over normalised answers; sets each entry's verdict accordingly."""
+        groups: dict[str, list[LedgerEntry]] = defaultdict(list)
+        for e in self.for_hop(hop):
+            groups[normalize_answer(e.answer)].append(e)
+        if not groups:
+            return Resolution(None, (), ())
+        ranked = sorted(groups.values(), key=len, reverse=True)
+        tie = len(ranked) > 1 and len(ranked[0]) == len(ranked[1])
+        winners = [] if tie else ranked[0]
+        for group in ranked:
+            for e in group:
+                e.verdict = Verdict.SUPPORTED if group is winners else Verdict.CONTRADICTED
+        return Resolution(
+            None if tie else winners[0].answer,
+            tuple(e.id for e in winners),
+            tuple(e.id for g in ranked if g is not winners for e in g),
+        )
+
+
+def ground_quote(quote: str, text: str, *, min_score: float = QUOTE_MATCH) -> str | None:
+    """The sentences of `text` that hold `quote`; None if no run of sentences does.
+
+    Small models drop a comma, change a letter's case or copy half a sentence; the ledger
+    keeps the chunk's own whole sentences, so a ledger quote is verbatim and reads as a
+    statement. The shortest best-matching run of sentences wins.
+    """
+    quote = " ".join(quote.split())
+    if not quote:
+        return None
+    spans = _sentences(text)
+    best: tuple[float, int, int, int] | None = None  # (score, -length, start, end)
+    for i, (start, _) in enumerate(spans):
+        for _, end in spans[i:]:
+            if end - start < _COVERED * len(quote):
+                continue  # too short to hold the quote (partial_ratio would test the reverse)
+            score = fuzz.partial_ratio(quote, text[start:end], score_cutoff=min_score)
+            if score:
+                candidate = (score, start - end, start, end)
+                best = candidate if best is None or candidate > best else best
+                break  # longer runs from this start only add words
+    return None if best is None else text[best[2] : best[3]]
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text`, without surrounding whitespace."""
+    spans = []
+    start = 0
+    for cut in [*(m.start() for m in _SENTENCE.finditer(text)), len(text)]:
+        piece = text[start:cut]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + lead, start + len(piece.rstrip())))
+        start = cut
+    return spans
+
+
+def narrow_quote(quote: str, answer: str, *, max_chars: int = MAX_QUOTE_CHARS) -> str | None:
+    """A quote that states `answer` and is short enough to check: the quote itself, or else
+    its first sentence that states it; None when it does not state the answer.
+
+    Small models often copy a whole passage as the quote, and any answer made of the
+    passage's words would then pass `answer_in`.
+    """
+    if len(quote) <= max_chars:
+        return quote if answer_in(answer, quote) else None
+    return next((s for s in _SENTENCE.split(quote) if answer_in(answer, s)), None)
+
+
+def answer_in(answer: str, quote: str) -> bool:
+    """Does the quote state this answer? yes/no answers are judgements the quote cannot
+    contain word for word; any other answer must appear in it, as a phrase or nearly so."""
+    wanted = normalize_answer(answer)
+    if not wanted:
+        return False
+    if wanted in _YES_NO:
+        return True
+    said = normalize_answer(quote)
+    if f" {wanted} " in f" {said} ":
+        return True
+    # near spellings only for longer answers: "uk" would match inside "ukraine"
+    return len(wanted) >= _FUZZY_MIN_CHARS and fuzz.partial_ratio(wanted, said) >= QUOTE_MATCH

@@ -1,0 +1,63 @@
+"""Text helpers shared by retrieval, the ledger and evaluation: answer normalisation, query
+terms and n-grams.
+
+`normalize_answer` is the SQuAD/HotpotQA normalisation, so that the ledger groups answers the
+same way the official metrics compare them.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+
+# Function words only: they match most chunks, so a full-text OR over them makes SQLite FTS5
+# score nearly the whole corpus (slow) while BM25 gives them almost no weight anyway.
+_FUNCTION_WORDS = """a about above after again against all am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom whose why will with would you your yours yourself
+    yourselves also many much"""
+STOPWORDS = frozenset(_FUNCTION_WORDS.split())
+
+_WORD = re.compile(r"[^\W_]+")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower-case, drop punctuation and articles, collapse spaces (official SQuAD rules)."""
+    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def words(text: str) -> list[str]:
+    """Runs of letters and digits, as the stores' full-text indexes split them."""
+    return _WORD.findall(text)
+
+
+def content_query(text: str) -> str:
+    """`text` without function words: the part of a question worth a full-text search.
+
+    Falls back to the text itself when nothing else is left ("Who was he?").
+    """
+    kept = [w for w in words(text) if w.lower() not in STOPWORDS]
+    return " ".join(kept) if kept else text
+
+
+def ngrams(text: str, max_n: int = 4) -> Iterator[str]:
+    """Word n-grams of `text` (longest first) that neither start nor end with a function word:
+    the spans that can name an entity ("University of Oxford", not "of Oxford")."""
+    tokens = words(text)
+    seen: set[str] = set()
+    for n in range(min(max_n, len(tokens)), 0, -1):
+        for i in range(len(tokens) - n + 1):
+            span = tokens[i : i + n]
+            if span[0].lower() in STOPWORDS or span[-1].lower() in STOPWORDS:
+                continue
+            gram = " ".join(span)
+            if gram.lower() not in seen:
+                seen.add(gram.lower())
+                yield gram

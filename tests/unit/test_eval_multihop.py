@@ -1,0 +1,148 @@
+"""The multi-hop evaluation harness on tiny files of both formats, with the hashing embedder and
+a scripted model: file reading, corpus pooling, the contrast corpus without removed paragraphs,
+the metrics, and the files it writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from evergraph.agents.evidence_prompts import AnswerOut, PlanOut
+from evergraph.embed.testing import HashingEmbedder
+from evergraph.errors import UsageError
+from evergraph.evals.multihop import run_multihop_eval
+from evergraph.evals.multihop_data import answer_scores, f1_score, read_items
+from evergraph.llm.base import Message
+from evergraph.llm.testing import ScriptedLLM
+
+PARAGRAPHS = [
+    ("Van Hook Township", "Van Hook Township is a township in Mountrail County.", True),
+    ("Mountrail County", "Mountrail County's seat is Stanley.", True),
+    ("Ward County", "Ward County's seat is Minot.", False),
+]
+
+
+def musique(item_id: str, paragraphs: list[tuple[int, tuple[str, str, bool]]], **extra: Any) -> str:
+    row = {
+        "id": item_id,
+        "question": "What is the seat of the county where Van Hook Township is located?",
+        "answer": "Stanley",
+        "answer_aliases": ["Stanley, North Dakota"],
+        "answerable": True,
+        "paragraphs": [
+            {"idx": i, "title": t, "paragraph_text": x, "is_supporting": s}
+            for i, (t, x, s) in paragraphs
+        ],
+    }
+    return json.dumps(row | extra)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    answerable = tmp_path / "answerable.jsonl"
+    answerable.write_text(musique("q1", list(enumerate(PARAGRAPHS))) + "\n")
+    contrast = tmp_path / "contrast.jsonl"
+    lacking = [(0, PARAGRAPHS[0]), (2, PARAGRAPHS[2])]
+    other = [(0, PARAGRAPHS[1]), (1, PARAGRAPHS[2])]  # another question brings it back
+    contrast.write_text(
+        musique(
+            "q1__removed_1", lacking, answerable=False, derived_from="q1", removed_supporting_idx=1
+        )
+        + "\n"
+        + musique("q9", other, answerable=False)
+        + "\n"
+    )
+    return answerable, contrast
+
+
+PLAN = {"hops": ["Which county is Van Hook Township in?", "What is the seat of #1?"]}
+FACTS = {
+    "county": ("in Mountrail County", "Mountrail County"),
+    "seat": ("seat is Stanley", "Stanley"),
+}
+
+
+def model(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:
+    """Plans two hops, reads each from the passage that states it, answers Stanley."""
+    if schema is PlanOut:
+        return [json.dumps(PLAN)]
+    if schema is AnswerOut:
+        return [json.dumps({"answer": "Stanley", "citations": ["E2"]})]
+    prompt = messages[-1]["content"]
+    question = prompt.split("\n", 1)[0]
+    quote, answer = FACTS["seat" if "seat" in question else "county"]
+    claims = [
+        {"passage": int(number), "quote": quote, "answer": answer}
+        for number, text in re.findall(r"^\[(\d+)\] (.*)$", prompt, flags=re.MULTILINE)
+        if quote in text
+    ]
+    return [json.dumps({"claims": claims[:1]})]
+
+
+def test_harness_scores_retrieval_the_loop_and_refusal(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    answerable, contrast = files
+    llm = ScriptedLLM([model] * 60, max_retries=0)
+    scores = run_multihop_eval(
+        answerable,
+        store_dir=tmp_path / "stores",
+        embedder=HashingEmbedder(64),
+        llm=llm,
+        k_values=[1, 2],
+        out_dir=tmp_path / "out",
+        contrast=contrast,
+    )
+
+    assert scores["corpus_passages"] == 3
+    assert scores["retrieval"]["hybrid"]["recall@2"] is not None
+    assert scores["retrieval"]["hybrid+graph"]["recall@2"] is None  # text only: n/a, with why
+    assert "no facts" in scores["retrieval"]["hybrid+graph"]["note"]
+    loop = scores["loop"]
+    assert loop["answer_em"] == 1.0 and loop["search_sufficiency"] == 1.0
+    assert loop["knowledge_utilisation_em"] == 1.0 and loop["cited_gold_share"] == 1.0
+    # the removed paragraph is left out of the contrast corpus although q9 holds a copy
+    assert scores["contrast"]["removed_paragraphs_left_out"] == 1
+    assert scores["contrast"]["removed_but_elsewhere_in_file"] == 1
+    assert scores["contrast"]["corpus_passages"] == 2
+    assert scores["refusal"]["refused_unanswerable"] == 1.0
+    assert scores["refusal"]["pair_em"] == 1.0
+
+    lines = (tmp_path / "out" / "answerable.predictions.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["id"] for r in rows] == ["q1", "q1__removed_1"]
+    assert rows[0]["loop"]["citations"] == ["E2"] and rows[0]["retrieved"]["bm25"]
+    assert rows[1]["loop"]["kind"] == "refusal" and "hop 2" in rows[1]["loop"]["reason"]
+    saved = json.loads((tmp_path / "out" / "answerable.scores.json").read_text())
+    assert saved["loop"] == loop
+
+
+def test_hotpotqa_format_and_the_official_answer_metrics(tmp_path: Path) -> None:
+    path = tmp_path / "hotpot.jsonl"
+    row = {
+        "_id": "h1",
+        "question": "Q?",
+        "answer": "yes",
+        "context": [["A", ["First.", " Second."]], ["B", ["Other."]]],
+        "supporting_facts": [["A", 1]],
+    }
+    path.write_text(json.dumps(row) + "\n\n")
+    (item,) = read_items(path)
+    assert item.passages[0].text == "First. Second." and item.answerable
+    assert item.gold == {item.passages[0].chunk_id}
+    assert answer_scores("Yes.", item.answers) == (1.0, 1.0)
+    assert answer_scores("no", item.answers) == (0.0, 0.0)
+    assert answer_scores(None, item.answers) == (0.0, 0.0)
+    assert f1_score("the Stanley city", "Stanley") == pytest.approx(2 / 3)
+
+
+def test_a_file_of_another_format_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"question": "no paragraphs"}\n')
+    with pytest.raises(UsageError, match=r"bad\.jsonl:1"):
+        read_items(path)

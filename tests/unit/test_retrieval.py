@@ -1,0 +1,348 @@
+"""Retrieval as a library: RRF fusion, hybrid search over a real SQLite store, the graph walk,
+and the evidence ledger's deterministic checks. The embedder is the hashing test double."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from evergraph.embed.testing import HashingEmbedder
+from evergraph.graph.models import Entity, Evidence, Fact, Source
+from evergraph.graph.store.sqlite import SQLiteGraphStore
+from evergraph.retrieval.graph_walk import (
+    GraphOptions,
+    graph_search,
+    link_entities,
+    personalised_pagerank,
+)
+from evergraph.retrieval.hybrid import HybridRetriever, Mode, rrf
+from evergraph.retrieval.index import Passage, index_passages
+from evergraph.retrieval.ledger import (
+    Ledger,
+    LedgerEntry,
+    Verdict,
+    answer_in,
+    ground_quote,
+    narrow_quote,
+)
+from evergraph.retrieval.text import content_query, ngrams, normalize_answer
+from evergraph.retrieval.titles import TitleIndex, name_variants
+
+EMBEDDER = HashingEmbedder(dim=256)
+PASSAGES = [
+    Passage("Inception", "Inception is a 2010 film directed by Christopher Nolan."),
+    Passage("Christopher Nolan", "Nolan studied English literature at University College London."),
+    Passage(
+        "Oslo", "Oslo is the capital of Norway.", published_at=datetime(2030, 1, 1, tzinfo=UTC)
+    ),
+    Passage("Porto", "Porto is a coastal city in the north of Portugal."),
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteGraphStore]:
+    with SQLiteGraphStore(tmp_path / "store.db") as s:
+        index_passages(s, EMBEDDER, PASSAGES)
+        yield s
+
+
+def ids(*titles: str) -> list[str]:
+    by_title = {p.title: p.chunk_id for p in PASSAGES}
+    return [by_title[t] for t in titles]
+
+
+# -- fusion -----------------------------------------------------------------------------------
+
+
+def test_rrf_rewards_agreement_and_is_deterministic() -> None:
+    fused = rrf({"a": ["x", "y", "z"], "b": ["y", "w"]}, k=60)
+    assert [i for i, _ in fused] == ["y", "x", "w", "z"]
+    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
+    # equal scores: the better single rank first, then first seen
+    assert [i for i, _ in rrf({"a": ["p", "q"], "b": ["q", "p"]})] == ["p", "q"]
+
+
+def test_rrf_weights_and_duplicates() -> None:
+    fused = dict(rrf({"a": ["x", "x", "y"], "b": ["y"]}, k=1, weights={"b": 0.0}))
+    assert fused == {"x": pytest.approx(1 / 2), "y": pytest.approx(1 / 3)}  # x counted once
+    assert rrf({}) == []
+
+
+# -- hybrid search ----------------------------------------------------------------------------
+
+
+def test_each_mode_finds_the_passage_that_shares_the_words(store: SQLiteGraphStore) -> None:
+    retriever = HybridRetriever(store, EMBEDDER)
+    for modes in ({Mode.BM25}, {Mode.DENSE}, set(Mode)):
+        hits = retriever.search("Who directed the film Inception?", k=2, modes=modes)
+        assert hits[0].chunk_id == ids("Inception")[0], modes
+        assert set(hits[0].ranks) <= modes and hits[0].text.startswith("Inception\n")
+    hybrid = retriever.search("Who directed the film Inception?", k=2)
+    assert hybrid[0].ranks == {Mode.BM25: 1, Mode.DENSE: 1}  # the graph found nothing
+
+
+def test_exclude_and_as_of_filter_chunks(store: SQLiteGraphStore) -> None:
+    retriever = HybridRetriever(store, EMBEDDER)
+    first = retriever.search("capital of Norway Oslo", k=1)
+    assert [h.chunk_id for h in first] == ids("Oslo")
+    rest = retriever.search("capital of Norway Oslo", k=1, exclude=ids("Oslo"))
+    assert rest and rest[0].chunk_id != ids("Oslo")[0]
+    then = retriever.search("capital of Norway Oslo", k=4, as_of=datetime(2029, 1, 1))
+    assert ids("Oslo")[0] not in [h.chunk_id for h in then]  # published in 2030
+
+
+def test_a_query_of_function_words_is_still_searched(store: SQLiteGraphStore) -> None:
+    assert content_query("Who was he?") == "Who was he?"
+    assert content_query("Who directed the film?") == "directed film"
+    assert HybridRetriever(store, EMBEDDER).search("", k=3, modes={Mode.BM25}) == []
+
+
+# -- graph walk -------------------------------------------------------------------------------
+
+
+def add_graph(store: SQLiteGraphStore) -> None:
+    """Inception -directed_by-> Nolan -studied_at-> UCL, with evidence in two chunks."""
+    names = {"inc": "Inception", "nol": "Christopher Nolan", "ucl": "University College London"}
+    vectors = EMBEDDER.embed(list(names.values()))
+    store.upsert_entities(
+        [
+            Entity(id=i, name=n, embedding=v.tolist())
+            for (i, n), v in zip(names.items(), vectors, strict=True)
+        ]
+    )
+    inception, nolan = (p.chunk_id for p in PASSAGES[:2])
+    store.upsert_facts(
+        [
+            Fact(
+                id="f1", subject_id="inc", predicate="directed_by", object_id="nol", confidence=0.9
+            ),
+            Fact(
+                id="f2", subject_id="nol", predicate="studied_at", object_id="ucl", confidence=0.8
+            ),
+        ]
+    )
+    store.add_evidence(
+        [
+            Evidence(
+                fact_id="f1",
+                source_id=PASSAGES[0].source_id,
+                chunk_id=inception,
+                quote="directed by Christopher Nolan",
+            ),
+            Evidence(
+                fact_id="f2",
+                source_id=PASSAGES[1].source_id,
+                chunk_id=nolan,
+                quote="Nolan studied English literature at University College London",
+            ),
+        ]
+    )
+
+
+def test_graph_walk_reaches_the_bridge_chunk_the_query_never_names(
+    store: SQLiteGraphStore,
+) -> None:
+    add_graph(store)
+    query = "Where did the director of Inception study?"
+    vector = EMBEDDER.embed([query])[0].tolist()
+    assert link_entities(store, query, vector, GraphOptions())["inc"] == 1.0
+    hits = graph_search(store, query, vector, k=5)
+    assert {h.chunk_id for h in hits} == set(ids("Inception", "Christopher Nolan"))
+    nolan = next(h for h in hits if h.chunk_id == ids("Christopher Nolan")[0])
+    assert nolan.fact_ids == ("f2",) and "University College London" in nolan.quotes[0]
+    fused = HybridRetriever(store, EMBEDDER).search(query, k=4)
+    assert Mode.GRAPH in next(h for h in fused if h.chunk_id == nolan.chunk_id).ranks
+    # chunks only the graph found (their quotes stand for their text) are no links' source
+    walked = HybridRetriever(store, EMBEDDER).search(query, k=2, modes={Mode.GRAPH, Mode.TITLES})
+    assert [h.ranks[Mode.GRAPH] for h in walked] == [1, 2]
+
+
+def test_graph_walk_on_a_text_only_store_finds_nothing(store: SQLiteGraphStore) -> None:
+    query = "Where did the director of Inception study?"
+    assert graph_search(store, query, EMBEDDER.embed([query])[0].tolist()) == []
+
+
+def test_graph_walk_honours_as_of(store: SQLiteGraphStore) -> None:
+    add_graph(store)
+    store.upsert_facts(
+        [
+            Fact(
+                id="f2",
+                subject_id="nol",
+                predicate="studied_at",
+                object_id="ucl",
+                confidence=0.8,
+                valid_from=datetime(2040, 1, 1, tzinfo=UTC),
+            )
+        ]
+    )
+    query = "Inception"
+    hits = graph_search(store, query, EMBEDDER.embed([query])[0].tolist(), as_of=datetime.now(UTC))
+    assert [h.fact_ids for h in hits] == [("f1",)]
+
+
+# -- ledger -----------------------------------------------------------------------------------
+
+
+TEXT = (
+    "Van Hook Township, Mountrail County, North Dakota\n"
+    "Van Hook Township is a township in Mountrail County in the U.S. state of North Dakota. "
+    "It was founded in 1901. Its seat is Stanley."
+)
+FIRST = "Van Hook Township is a township in Mountrail County in the U.S. state of North Dakota."
+
+
+def test_ground_quote_returns_the_chunks_own_whole_sentences() -> None:
+    assert ground_quote("It was founded in 1901.", TEXT) == "It was founded in 1901."
+    assert ground_quote("in Mountrail County in the", TEXT) == FIRST  # a fragment: its sentence
+    # a dropped word and a lower-cased letter still match; the title line is not taken along
+    sloppy = "Van Hook Township is a township in Mountrail county in the U.S. state North Dakota"
+    assert ground_quote(sloppy, TEXT) == FIRST
+    assert ground_quote("It was founded by Vikings in the year 800.", TEXT) is None
+    assert ground_quote(TEXT + " And it has a famous zoo with penguins.", TEXT) is None
+    assert ground_quote("   ", TEXT) is None
+
+
+def test_a_long_quote_is_narrowed_to_the_sentence_that_states_the_answer() -> None:
+    assert ground_quote(TEXT, TEXT) == TEXT
+    assert narrow_quote(TEXT, "Stanley", max_chars=100) == "Its seat is Stanley."
+    assert narrow_quote("Its seat is Stanley.", "Stanley") == "Its seat is Stanley."
+    assert narrow_quote(TEXT, "Bismarck") is None
+
+
+def test_answer_must_be_in_its_quote_as_a_phrase() -> None:
+    assert answer_in("Mountrail County", "a township in Mountrail County, North Dakota")
+    assert answer_in("the Mountrail county", "a township in Mountrail County")
+    assert answer_in("Mountrail Countys", "a township in Mountrail County")  # near spelling
+    assert answer_in("yes", "anything")  # a judgement, not a span
+    assert not answer_in("1910", "It was founded in 1901.")
+    assert not answer_in("UK", "Ukraine is large")
+    # words of the quote, but not a phrase of it: not stated
+    assert not answer_in(
+        "Matt Lynch was a judge in Ohio", "Matt Lynch (born 1951) is a Judge in Ohio"
+    )
+    assert not answer_in("", TEXT)
+
+
+def test_ledger_resolves_a_hop_by_majority_and_marks_contradictions() -> None:
+    ledger = Ledger()
+
+    def add(answer: str, chunk_id: str) -> LedgerEntry:
+        return ledger.add(
+            hop=1, sub_question="Where?", answer=answer, source_id="s", chunk_id=chunk_id, quote="q"
+        )
+
+    e1, e2 = add("Mountrail County", "c1"), add("Ward County", "c2")
+    assert (e1.id, e2.id) == ("E1", "E2") and e1.claim == "Where? -> Mountrail County"
+    tie = ledger.resolve(1)
+    assert tie.answer is None and tie.contested
+    assert {e.verdict for e in ledger.entries} == {Verdict.CONTRADICTED}
+    add("mountrail county.", "c3")
+    res = ledger.resolve(1)
+    assert res.answer == "Mountrail County" and res.supporting == ("E1", "E3")
+    assert res.contradicting == ("E2",) and not res.contested
+    assert ledger.get("E2") is not None and ledger.get("E2").verdict is Verdict.CONTRADICTED  # type: ignore[union-attr]
+    assert ledger.has(1, "c1", "mountrail county") and not ledger.has(2, "c1", "Mountrail County")
+    assert ledger.resolve(2).answer is None and not ledger.resolve(2).contested
+    assert ledger.chunk_ids() == {"c1", "c2", "c3"}
+
+
+def test_text_helpers() -> None:
+    assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
+    grams = list(ngrams("director of the University of Oxford", max_n=4))
+    assert "University of Oxford" in grams and "of Oxford" not in grams
+    assert grams.index("University of Oxford") < grams.index("Oxford")
+
+
+def test_personalised_pagerank_agrees_with_networkx() -> None:
+    edges = [("a", "b", 1.0), ("b", "c", 0.5), ("c", "a", 0.2), ("c", "d", 1.0), ("a", "b", 0.5)]
+    seeds = {"a": 1.0, "d": 0.5}
+    graph = nx.Graph()
+    for x, y, w in edges:
+        graph.add_edge(x, y, weight=graph.get_edge_data(x, y, {"weight": 0.0})["weight"] + w)
+    expected = nx.pagerank(graph, alpha=0.5, personalization=seeds, weight="weight", tol=1e-12)
+    got = personalised_pagerank(edges, seeds, damping=0.5)
+    assert got == pytest.approx(expected, abs=1e-8)
+    assert personalised_pagerank([], {"x": 1.0}, damping=0.5) == {"x": 1.0}  # no edges: restart
+
+
+def test_ledger_admits_only_claims_that_hold() -> None:
+    ledger = Ledger()
+
+    def admit(quote: str, answer: str, given: frozenset[str] = frozenset()) -> object:
+        return ledger.admit(
+            hop=2,
+            sub_question="What is the seat of Mountrail County?",
+            chunk_id="c1",
+            source_id="s1",
+            text=TEXT,
+            quote=quote,
+            answer=answer,
+            given=given,
+        )
+
+    entry = admit("seat is Stanley", "Stanley")
+    assert isinstance(entry, LedgerEntry) and entry.quote == "Its seat is Stanley."
+    assert (
+        admit("seat is Stanley", "stanley") == "answer 'stanley' already recorded from this chunk"
+    )
+    assert admit("seat is Bismarck", "Bismarck") == "quote not in the passage: 'seat is Bismarck'"
+    assert admit("seat is Stanley", "Minot") == "answer 'Minot' not in its quote"
+    echo = admit("in Mountrail County", "Mountrail County", frozenset({"mountrail county"}))
+    assert echo == "answer 'Mountrail County' repeats an earlier hop's answer"
+    copied = admit(FIRST, FIRST)  # the passage's sentence as its own answer
+    assert copied == "answer of 16 words is a passage, not an answer"
+    assert [e.id for e in ledger.entries] == ["E1"]
+
+
+# -- title links ------------------------------------------------------------------------------
+
+
+def test_a_title_answers_to_its_name_without_disambiguation() -> None:
+    assert name_variants("Capote (film)") == {("Capote", "film"), ("Capote",)}
+    assert ("Van", "Hook", "Township") in name_variants("Van Hook Township, Mountrail County")
+    assert name_variants("J. M. Barrie") == {("J", "M", "Barrie")}
+    assert name_variants("The") == set() and name_variants("") == set()
+    assert name_variants("A title far too long to be the name of any one thing") == set()
+
+
+def test_title_mentions_are_case_sensitive_longest_first_in_order() -> None:
+    index = TitleIndex.of(
+        [
+            Source(id="s1", title="Mark Bowden", text="."),
+            Source(id="s2", title="Mark", text="."),
+            Source(id="s3", title="Capote (film)", text="."),
+            Source(id="s4", title="Capote (book)", text="."),
+        ]
+    )
+    found = index.mentions("Capote and the mark of Mark Bowden, not mark bowden; Mark.")
+    assert found == [("Capote", {"s3", "s4"}), ("Mark Bowden", {"s1"}), ("Mark", {"s2"})]
+
+
+BRIDGE = [
+    Passage("Killing Pablo", "Killing Pablo is a 2001 book by Mark Bowden about Colombia."),
+    Passage("Mark Bowden", "Bowden was raised in Joppa, Maryland, and studied at Loyola."),
+    *(
+        Passage(f"Pablo {n}", f"Pablo {n} was a writer born in a town of Colombia in 19{n}.")
+        for n in range(10, 20)
+    ),
+]
+
+
+def test_title_links_reach_the_document_the_first_passage_names(tmp_path: Path) -> None:
+    question = "Where was the author of Killing Pablo born?"
+    with SQLiteGraphStore(tmp_path / "bridge.db") as s:
+        index_passages(s, EMBEDDER, BRIDGE)
+        chunk = {p.title: p.chunk_id for p in BRIDGE}
+        retriever = HybridRetriever(s, EMBEDDER)
+        plain = retriever.search(question, k=3, modes={Mode.BM25})
+        assert chunk["Mark Bowden"] not in [h.chunk_id for h in plain]  # shares no word
+        linked = retriever.search(question, k=3, modes={Mode.BM25, Mode.TITLES})
+        ranks = {h.chunk_id: h.ranks for h in linked}
+        assert ranks[chunk["Mark Bowden"]] == {Mode.TITLES: 1}
+        assert linked[0].chunk_id == chunk["Killing Pablo"]
+        assert retriever.search(question, k=3, as_of=datetime(1999, 1, 1)) == []  # filtered too
