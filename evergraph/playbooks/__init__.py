@@ -1,1 +1,6 @@
-"""ACE playbooks: bullets, typed delta operations, de-duplication and history (to come)."""
+"""ACE playbooks: bullets changed only through typed delta operations, with history.
+
+models (Playbook, Bullet) · deltas (the ops) · apply (validate and apply a batch) ·
+history (entries, revert, diff) · render (prompt within a token budget) ·
+refine (dedup and pruning as ops) · vectors (bullet embeddings).
+"""
