@@ -235,7 +235,15 @@ def show_top_entities(
     for node, facts in best:
         data = graph.nodes[node]
         table.add_row(data["name"], data["type"], f"{facts:.0f}", f"{ranks[node]:.3f}")
-    out.print(table if best else "no facts yet: run `evergraph ingest` first")
+    if best:
+        out.print(table)
+    elif store.stats().sources:
+        out.print(
+            "no facts connect any entities yet: every proposed triple was rejected (the ingest "
+            "summary says why); more samples (--samples 5) or a larger model help"
+        )
+    else:
+        out.print("no facts yet: run `evergraph ingest` first")
 
 
 def show_entity(store: GraphStore, name: str, *, out: Console) -> None:

@@ -29,7 +29,7 @@ from evergraph.graph.ingest import read_documents
 from evergraph.graph.models import Evidence, Source
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.openai_compat import OpenAICompatLLM
-from tests.integration.test_llm_real import SERVERS, Server, require_server
+from tests.integration.test_llm_real import Server
 
 pytestmark = pytest.mark.llm
 
@@ -37,13 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ABSTRACTS = ROOT / "examples/astro/abstracts.jsonl"
 SCHEMA = ROOT / "examples/astro/schema.json"
 MAX_TOKENS = 250  # a few relations; a sample cut off keeps the ones it completed
-
-
-@pytest.fixture
-def real_server() -> Server:
-    """vLLM when configured (n in one request), else llama.cpp."""
-    configured = [name for name, (url_env, _, _) in SERVERS.items() if os.environ.get(url_env)]
-    return require_server("vllm" if "vllm" in configured else "llamacpp")
 
 
 def first_abstracts(tmp_path: Path, k: int) -> Path:
@@ -63,10 +56,10 @@ def all_evidence(store: SQLiteGraphStore) -> list[Evidence]:
 
 
 def test_abstracts_build_a_graph_with_evidence_and_time(
-    real_server: Server, tmp_path: Path
+    fastest_server: Server, tmp_path: Path
 ) -> None:
     started = datetime.now(UTC)
-    settings = real_server.settings.model_copy(update={"max_tokens": MAX_TOKENS})
+    settings = fastest_server.settings.model_copy(update={"max_tokens": MAX_TOKENS})
     store = SQLiteGraphStore(tmp_path / "graph.db")
     documents = list(read_documents([first_abstracts(tmp_path, 2)]))
     embedder = HashingEmbedder()
@@ -107,16 +100,16 @@ def test_abstracts_build_a_graph_with_evidence_and_time(
 
 
 def test_kill_9_mid_batch_then_resume_loses_and_duplicates_nothing(
-    real_server: Server, tmp_path: Path
+    fastest_server: Server, tmp_path: Path
 ) -> None:
     k = 3
     docs = first_abstracts(tmp_path, k)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGRAPH_")}
     env |= {
         "EVERGRAPH_HOME": str(tmp_path / "home"),
-        "EVERGRAPH_LLM__BASE_URL": real_server.settings.base_url,
-        "EVERGRAPH_LLM__MODEL": real_server.settings.model,
-        "EVERGRAPH_LLM__STRUCTURED_MODE": real_server.settings.structured_mode.value,
+        "EVERGRAPH_LLM__BASE_URL": fastest_server.settings.base_url,
+        "EVERGRAPH_LLM__MODEL": fastest_server.settings.model,
+        "EVERGRAPH_LLM__STRUCTURED_MODE": fastest_server.settings.structured_mode.value,
         "EVERGRAPH_LLM__MAX_TOKENS": str(MAX_TOKENS),
         "EVERGRAPH_LLM__MAX_CONCURRENCY": "1",  # one document at a time: a clear middle
     }
