@@ -11,7 +11,7 @@ export EVERGRAPH_LLM__BASE_URL="http://127.0.0.1:$PORT/v1"
 export EVERGRAPH_LLM__STRUCTURED_MODE=json_object
 export EVERGRAPH_LLM__MODEL=qwen2.5-coder-0.5b
 export EVERGRAPH_LLM__MAX_CONCURRENCY=1  # llama.cpp's server answers one request at a time
-$EG model status | grep -q ":$PORT" || $EG model serve --engine llamacpp --port "$PORT" --detach
+grep -q ":$PORT " <<<"$($EG model status)" || $EG model serve --engine llamacpp --port "$PORT" --detach
 $EG doctor
 # The main job: build a temporal knowledge graph from the first 12 (by date) of 24 shipped arXiv
 # abstracts, then show what it learned. Three samples per abstract: llama.cpp ignores `n`, so

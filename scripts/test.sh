@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 serve() {  # engine port: reuse a server already running there, else start one
-  if $EG model status | grep -q ":$2"; then return; fi
+  if grep -q ":$2 " <<<"$($EG model status)"; then return; fi  # not a pipe: grep -q would cut it
   $EG model serve --engine "$1" --model "$MODEL" --port "$2" --detach
   started+=("$2")
 }
