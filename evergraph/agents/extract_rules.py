@@ -30,11 +30,11 @@ from enum import StrEnum
 from math import ceil
 
 from pydantic import BaseModel, Field, JsonValue, create_model
-from rapidfuzz import fuzz
 
 from evergraph.graph.candidates import CandidateFact, Mention
 from evergraph.graph.schema import GraphSchema, RelationType
 from evergraph.llm.partial import ItemLists
+from evergraph.retrieval.text import find_span
 
 MAX_ENTITIES = 12
 MAX_RELATIONS = 8
@@ -175,19 +175,11 @@ def canonical_type(type_: str, schema: GraphSchema) -> str | None:
 
 def locate(needle: str, text: str, threshold: float) -> str | None:
     """The chunk's own words for `needle`, or None when it is not there (module docstring)."""
-    words = needle.split()
-    if not words:
-        return None
-    exact = re.search(r"\s+".join(map(re.escape, words)), text, re.IGNORECASE)
-    if exact:
-        return _whole_words(text, exact.start(), exact.end())
-    if len(needle) < MIN_FUZZY_CHARS:
-        return None
-    lowered = text.lower()
-    hit = fuzz.partial_ratio_alignment(norm(needle), lowered, score_cutoff=threshold)
-    if hit is not None and len(lowered) == len(text):  # lower() kept lengths: a safe span
-        return _whole_words(text, hit.dest_start, hit.dest_end)
-    return _elided(needle, text)
+    fuzzy = len(needle) >= MIN_FUZZY_CHARS  # a short fuzzy match is too often another word
+    span = find_span(needle, text, threshold if fuzzy else None)
+    if span is not None:
+        return _whole_words(text, *span)
+    return _elided(needle, text) if fuzzy else None
 
 
 def _whole_words(text: str, start: int, end: int) -> str:

@@ -138,6 +138,9 @@ async def draw_all(
     """Sample every item once (one structured call each), `concurrency` items at a time."""
     slots = asyncio.Semaphore(concurrency)
     done = 0
+    # One extractor per schema (a file's items share one): its prompt and its enum response
+    # model are built once, not per item.
+    extractors = {id(i.schema): Extractor(llm, i.schema, options) for i in items}
 
     async def one(item: Item) -> Drawn:
         nonlocal done
@@ -145,7 +148,7 @@ async def draw_all(
             start = time.monotonic()
             samples: Samples[ChunkOut] | None
             try:
-                samples = await Extractor(llm, item.schema, options).sample(item.text)
+                samples = await extractors[id(item.schema)].sample(item.text)
             except OutputValidationError:  # an item the model cannot answer counts as empty
                 samples = None
             drawn = Drawn(item, samples, time.monotonic() - start)

@@ -164,19 +164,16 @@ class Resolver:
                 for e in records:
                     for n in (e.name, *e.aliases):
                         index.setdefault(e.type, NameIndex()).add(n, e.id)
+                        self._known.setdefault(mention_key(n, e.type), e.id)
                 if not cursor:
                     break
             self._index = index
         return self._index.setdefault(type, NameIndex())
 
     def _exact(self, name: str, type: str) -> str | None:
-        key = mention_key(name, type)
-        if key not in self._known:
-            found = self.store.find_entities(name, type=type, limit=1)
-            if not found:
-                return None
-            self._known[key] = found[0].id
-        return self._known[key]
+        """Every stored name is known once the name index is loaded: no query per name."""
+        self._names(type)
+        return self._known.get(mention_key(name, type))
 
     def resolve(
         self, mentions: Sequence[Mention], *, source_id: str, seen: datetime, now: datetime
@@ -190,6 +187,15 @@ class Resolver:
             if (match := self._cheap(m)) is not None:
                 matches[key] = match
         pending = [(key, m) for key, m in unique.items() if key not in matches]
+        if pending:  # one read guards against an entity of the same id written behind our back
+            stored = self.store.get_entities([entity_id(m.type, m.name) for _, m in pending])
+            for e in stored:
+                self._remember(e, [e.name, *e.aliases])
+            found = {e.id for e in stored}
+            for key, m in pending:
+                if (eid := entity_id(m.type, m.name)) in found:
+                    matches[key] = _Match(eid, "exact", 100.0)
+            pending = [(key, m) for key, m in pending if key not in matches]
         created = _Created()
         if pending:
             vectors = self.embedder.embed([m.name for _, m in pending])

@@ -20,10 +20,9 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
-from evergraph.retrieval.text import normalize_answer
+from evergraph.retrieval.text import find_span, normalize_answer
 
 QUOTE_MATCH = 90.0  # rapidfuzz partial ratio (0-100) a quote needs to count as verbatim
-_COVERED = 0.9  # a run of sentences shorter than this share of the quote cannot hold it
 MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states the answer
 # An answer is a name, date or short phrase; a small model that copies a passage as its answer
 # would otherwise pass `answer_in` (the passage is in itself) and become a hop's answer.
@@ -177,24 +176,16 @@ def ground_quote(quote: str, text: str, *, min_score: float = QUOTE_MATCH) -> st
     """The sentences of `text` that hold `quote`; None if no run of sentences does.
 
     Small models drop a comma, change a letter's case or copy half a sentence; the ledger
-    keeps the chunk's own whole sentences, so a ledger quote is verbatim and reads as a
-    statement. The shortest best-matching run of sentences wins.
+    keeps the chunk's own whole sentences around the quote's best match, so a ledger quote is
+    verbatim and reads as a statement.
     """
-    quote = " ".join(quote.split())
-    if not quote:
+    span = find_span(quote, text, min_score)
+    if span is None:
         return None
-    spans = _sentences(text)
-    best: tuple[float, int, int, int] | None = None  # (score, -length, start, end)
-    for i, (start, _) in enumerate(spans):
-        for _, end in spans[i:]:
-            if end - start < _COVERED * len(quote):
-                continue  # too short to hold the quote (partial_ratio would test the reverse)
-            score = fuzz.partial_ratio(quote, text[start:end], score_cutoff=min_score)
-            if score:
-                candidate = (score, start - end, start, end)
-                best = candidate if best is None or candidate > best else best
-                break  # longer runs from this start only add words
-    return None if best is None else text[best[2] : best[3]]
+    sentences = _sentences(text)
+    start = max((s for s, _ in sentences if s <= span[0]), default=span[0])
+    end = min((e for _, e in sentences if e >= span[1]), default=span[1])
+    return text[start:end]
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:

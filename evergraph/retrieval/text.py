@@ -1,5 +1,5 @@
-"""Text helpers shared by retrieval, the ledger and evaluation: answer normalisation, query
-terms and n-grams.
+"""Text helpers shared by retrieval, the ledger, extraction and evaluation: answer
+normalisation, query terms, n-grams, and finding a quoted passage in a text.
 
 `normalize_answer` is the SQuAD/HotpotQA normalisation, so that the ledger groups answers the
 same way the official metrics compare them.
@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator
+
+from rapidfuzz import fuzz
 
 # Function words only: they match most chunks, so a full-text OR over them makes SQLite FTS5
 # score nearly the whole corpus (slow) while BM25 gives them almost no weight anyway.
@@ -61,3 +63,27 @@ def ngrams(text: str, max_n: int = 4) -> Iterator[str]:
             if gram.lower() not in seen:
                 seen.add(gram.lower())
                 yield gram
+
+
+def find_span(needle: str, text: str, min_score: float | None) -> tuple[int, int] | None:
+    """(start, end) of `needle` in `text`: exactly (case and spacing aside), else the best
+    fuzzy alignment scoring at least `min_score` (rapidfuzz partial ratio, 0-100; None: exact
+    only).
+
+    Models copying a quote drop a comma or change a letter's case; both the extractor and the
+    evidence ledger accept that, and widen the span to their own unit (words, sentences).
+    """
+    tokens = needle.split()
+    if not tokens:
+        return None
+    exact = re.search(r"\s+".join(map(re.escape, tokens)), text, re.IGNORECASE)
+    if exact:
+        return exact.start(), exact.end()
+    lowered = text.lower()
+    if min_score is None or len(lowered) != len(text):  # offsets would not map back
+        return None
+    wanted = " ".join(tokens).lower()
+    if len(wanted) > len(text):  # partial ratio would find the text inside the needle instead
+        return None
+    hit = fuzz.partial_ratio_alignment(wanted, lowered, score_cutoff=min_score)
+    return None if hit is None else (hit.dest_start, hit.dest_end)

@@ -186,7 +186,7 @@ def test_a_document_resolves_each_name_once(
     mentions = [Mention(name="Acme Corp"), Mention(name="acme corp"), Mention(name="Acme Corp.")]
     r = resolver.resolve(mentions, source_id="s1", seen=year(2020), now=NOW)
     assert len(set(r.ids.values())) == 1 and r.created == 1 and r.merged == 1
-    assert lookups == ["Acme Corp", "Acme Corp."]  # "acme corp" is the same name
+    assert lookups == []  # no query per name: the name index loaded once answers
     (e,) = r.entities.values()
     assert (e.name, e.aliases, e.mentions) == ("Acme Corp", ["Acme Corp."], 1)
     store.upsert_entities([e])
@@ -256,3 +256,15 @@ def test_unmerge_splits_the_name_off_with_its_facts(store: SQLiteGraphStore) -> 
         unmerge(store, EMBEDDER, obama.id, "Barak Obama")
     with pytest.raises(UsageError, match="no entity"):
         unmerge(store, EMBEDDER, "nope", "Barak Obama")
+
+
+def test_an_entity_stored_after_the_index_loaded_is_matched_not_overwritten(
+    store: SQLiteGraphStore,
+) -> None:
+    resolver = Resolver(store, EMBEDDER)
+    resolve(resolver, Mention(name="Vega"))  # loads the name index
+    eid = stored(store, "Altair", aliases=["Alpha Aquilae"])  # another writer
+    ids, _ = resolve(resolver, Mention(name="Altair"), source="s2")
+    assert ids == [eid]
+    found = store.get_entity(eid)
+    assert found is not None and found.aliases == ["Alpha Aquilae"] and found.merges == []

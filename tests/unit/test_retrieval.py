@@ -29,7 +29,7 @@ from evergraph.retrieval.ledger import (
     ground_quote,
     narrow_quote,
 )
-from evergraph.retrieval.text import content_query, ngrams, normalize_answer
+from evergraph.retrieval.text import content_query, find_span, ngrams, normalize_answer
 from evergraph.retrieval.titles import TitleIndex, name_variants
 
 EMBEDDER = HashingEmbedder(dim=256)
@@ -205,6 +205,17 @@ def test_ground_quote_returns_the_chunks_own_whole_sentences() -> None:
     assert ground_quote("It was founded by Vikings in the year 800.", TEXT) is None
     assert ground_quote(TEXT + " And it has a famous zoo with penguins.", TEXT) is None
     assert ground_quote("   ", TEXT) is None
+
+
+def test_find_span_is_exact_first_then_fuzzy_and_never_inside_the_needle() -> None:
+    text = "The Crab Nebula, M1, lies in Taurus."
+    assert find_span("crab   NEBULA", text, None) == (4, 15)
+    assert find_span("Crab Nebla", text, None) is None  # exact only
+    start, end = find_span("the crab nebla, m1", text, 85) or (0, 0)
+    assert text[start:end].lower().startswith("the crab neb")
+    assert find_span("Orion Nebula", text, 90) is None
+    assert find_span(text + " It is bright.", text, 50) is None  # the text inside the needle
+    assert find_span("  ", text, 50) is None
 
 
 def test_a_long_quote_is_narrowed_to_the_sentence_that_states_the_answer() -> None:
