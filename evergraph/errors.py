@@ -43,3 +43,7 @@ class ModelNotFoundError(ServiceError):
 
 class OutputValidationError(ServiceError):
     """The model kept returning output that does not fit the requested schema."""
+
+
+class PlaybookConflictError(EvergraphError):
+    """Another writer saved the playbook since it was read (optimistic concurrency)."""

@@ -15,9 +15,13 @@ from operator import attrgetter
 
 import pytest
 
-from evergraph.errors import EvergraphError, StoreError, UsageError
+from evergraph.errors import EvergraphError, PlaybookConflictError, StoreError, UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Merge, Source
 from evergraph.graph.store.base import GraphStore, Record
+from evergraph.playbooks.apply import DeltaResult, apply_deltas
+from evergraph.playbooks.deltas import AddOp, DeltaOp, RemoveOp, TagOp, UpdateOp
+from evergraph.playbooks.history import Revision
+from evergraph.playbooks.models import Playbook
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 T1 = datetime(2021, 1, 1, tzinfo=UTC)
@@ -98,6 +102,34 @@ def holds_grid() -> list[Fact]:
         )
         for i, (vf, vt, rec, ret) in enumerate(combos)
     ]
+
+
+def playbook_batch(pb: Playbook, *ops: DeltaOp, at: datetime = T1) -> DeltaResult:
+    result = apply_deltas(pb, ops, now=at, reflection_id="r1")
+    assert not result.rejected
+    return result
+
+
+def saved_playbook(store: GraphStore, name: str = "finance") -> DeltaResult:
+    """A playbook at version 4 (three bullets, counters set), saved as a new one."""
+    first = playbook_batch(
+        Playbook(name=name, sections=["strategies", "mistakes"]),
+        AddOp(section="strategies", content="Read the whole question."),
+        AddOp(section="mistakes", content="1% is 100 basis points, not 1."),
+        AddOp(section="strategies", content="Quote the exact XBRL tag."),
+        TagOp(id="str-00001", tag="helpful", count=3),
+        at=T1.astimezone(CEST),
+    )
+    store.save_playbook(first, expected_version=0)
+    return first
+
+
+def embedded(pb: Playbook) -> Playbook:
+    """Every bullet with an embedding exact in float32."""
+    bullets = [
+        b.model_copy(update={"embedding": [0.5, -1.0, i / 4]}) for i, b in enumerate(pb.bullets)
+    ]
+    return pb.model_copy(update={"bullets": bullets})
 
 
 class StoreConformance:
@@ -670,3 +702,94 @@ class StoreConformance:
         assert (stats.facts, stats.active_facts, stats.evidence) == (2, 1, 1)
         assert stats.changes == len(corpus.changes(limit=10_000)) > 0
         assert stats.schema_version >= 1
+
+    # -- playbooks --------------------------------------------------------------------------
+
+    def test_playbook_round_trip_with_embeddings_and_counters(self, store: GraphStore) -> None:
+        assert store.get_playbook("finance") is None
+        assert store.playbook_history("finance") == []
+        first = saved_playbook(store)
+        assert store.get_playbook("finance") == first.playbook
+        with_vectors = embedded(first.playbook)
+        store.save_playbook(Revision(playbook=with_vectors, entries=[]), expected_version=4)
+        got = store.get_playbook("finance")
+        assert got == with_vectors and got is not None
+        assert got.get("str-00001") is not None and got.bullets[0].helpful == 3
+        assert [b.reflection_id for b in got.bullets] == ["r1"] * 3
+        assert store.playbook_history("finance") == first.entries
+        assert store.list_playbooks() == ["finance"]
+
+    def test_playbook_history_appends_and_reads_since(self, store: GraphStore) -> None:
+        first = saved_playbook(store)
+        second = playbook_batch(
+            first.playbook,
+            UpdateOp(id="str-00003", content="Quote the XBRL tag exactly.", reason="clearer"),
+            RemoveOp(id="mis-00002"),
+            TagOp(id="str-00003", tag="harmful"),
+            at=T2,
+        )
+        store.save_playbook(second, expected_version=first.playbook.version)
+        history = store.playbook_history("finance")
+        assert history == [*first.entries, *second.entries]
+        assert [e.seq for e in history] == list(range(1, 8))
+        assert store.playbook_history("finance", since=4) == second.entries
+        assert store.playbook_history("finance", since=7) == []
+        assert history[4].reason == "clearer" and history[4].at == T2
+        assert store.get_playbook("finance") == second.playbook
+
+    def test_playbook_second_writer_loses_without_a_trace(self, store: GraphStore) -> None:
+        base = saved_playbook(store).playbook
+        a = playbook_batch(base, AddOp(section="mistakes", content="Writer A's lesson."))
+        b = playbook_batch(base, AddOp(section="mistakes", content="Writer B's lesson."))
+        store.save_playbook(a, expected_version=base.version)
+        with pytest.raises(PlaybookConflictError, match="version 5, not 4"):
+            store.save_playbook(b, expected_version=base.version)
+        assert store.get_playbook("finance") == a.playbook
+        assert [e.seq for e in store.playbook_history("finance")] == [1, 2, 3, 4, 5]
+        assert store.playbook_history("finance", since=4) == a.entries
+
+    def test_playbook_creation_conflicts_both_ways(self, store: GraphStore) -> None:
+        first = saved_playbook(store)
+        with pytest.raises(PlaybookConflictError, match="already exists"):
+            store.save_playbook(first, expected_version=0)
+        other = first.model_copy(
+            update={"playbook": first.playbook.model_copy(update={"name": "other"})}
+        )
+        with pytest.raises(PlaybookConflictError, match="version 0, not 4"):
+            store.save_playbook(other, expected_version=4)
+        assert store.list_playbooks() == ["finance"]
+        assert len(store.playbook_history("finance")) == 4
+
+    def test_an_empty_playbook_saved_at_version_0_can_grow(self, store: GraphStore) -> None:
+        empty = Playbook(name="new", sections=["strategies"])
+        store.save_playbook(Revision(playbook=empty, entries=[]), expected_version=0)
+        assert store.get_playbook("new") == empty and store.list_playbooks() == ["new"]
+        grown = playbook_batch(empty, AddOp(section="strategies", content="A first lesson."))
+        store.save_playbook(grown, expected_version=0)
+        assert store.get_playbook("new") == grown.playbook
+        assert store.playbook_history("new") == grown.entries
+
+    def test_playbook_entries_must_continue_the_history(self, store: GraphStore) -> None:
+        first = saved_playbook(store)
+        gap = playbook_batch(first.playbook, RemoveOp(id="str-00001"))
+        with pytest.raises(UsageError, match="do not take playbook"):
+            store.save_playbook(Revision(playbook=gap.playbook, entries=[]), expected_version=4)
+        assert store.get_playbook("finance") == first.playbook
+        assert len(store.playbook_history("finance")) == 4
+
+    def test_playbook_names_are_listed_sorted(self, store: GraphStore) -> None:
+        for name in ("support", "Finance", "agent/7", "finance"):
+            saved_playbook(store, name)
+        assert store.list_playbooks() == sorted(["support", "Finance", "agent/7", "finance"])
+        assert store.get_playbook("FINANCE") is None
+
+    def test_a_failed_transaction_leaves_the_previous_playbook(self, store: GraphStore) -> None:
+        first = saved_playbook(store)
+        later = playbook_batch(first.playbook, RemoveOp(id="str-00001"), RemoveOp(id="mis-00002"))
+        with pytest.raises(RuntimeError), store.transaction():
+            store.save_playbook(later, expected_version=4)
+            raise RuntimeError("crash after the save, before the commit")
+        assert store.get_playbook("finance") == first.playbook
+        assert store.playbook_history("finance") == first.entries
+        store.save_playbook(later, expected_version=4)  # the version was not taken
+        assert store.get_playbook("finance") == later.playbook

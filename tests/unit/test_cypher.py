@@ -29,6 +29,9 @@ from evergraph.graph.store import cypher
 from evergraph.graph.store import neo4j_codec as codec
 from evergraph.graph.store.cypher import Statement
 from evergraph.graph.store.shared import holds_predicate, to_us
+from evergraph.playbooks.apply import apply_deltas
+from evergraph.playbooks.deltas import AddOp, TagOp
+from evergraph.playbooks.models import Playbook, bullet_id
 
 T1 = datetime(2021, 1, 1, tzinfo=UTC)
 T2 = datetime(2022, 1, 1, tzinfo=UTC)
@@ -96,6 +99,27 @@ def evidence(value: str = BENIGN) -> Evidence:
     )
 
 
+def playbook(value: str = BENIGN) -> Playbook:
+    """A playbook named `value` whose section, bullet content and reasons are `value` too."""
+    result = apply_deltas(
+        Playbook(name=value, sections=[value]),
+        [
+            AddOp(section=value, content=value, reason=value),
+            TagOp(id=bullet_id(value, 1), tag="helpful"),
+        ],
+        now=T1,
+        reflection_id=value,
+    )
+    assert not result.rejected
+    return result.playbook
+
+
+def playbook_entries(value: str = BENIGN) -> list[Any]:
+    return apply_deltas(
+        Playbook(name=value, sections=[value]), [AddOp(section=value, content=value)], now=T1
+    ).entries
+
+
 # Every builder that takes user data, as a function of one user-supplied string.
 BUILDERS: dict[str, Callable[[str], Statement]] = {
     "upsert_sources": lambda v: cypher.upsert_sources([source(v)]),
@@ -125,6 +149,11 @@ BUILDERS: dict[str, Callable[[str], Statement]] = {
     "search_chunks_text": lambda v: cypher.search_chunks_text(cypher.fulltext_query(v), k=5),
     "search_entities_of_type": lambda v: cypher.search_entities_of_type([1.0], type=v, k=5),
     "scan": lambda v: cypher.scan(Fact, after=v, limit=10),
+    "playbook_version": cypher.playbook_version,
+    "get_playbook": cypher.get_playbook,
+    "save_playbook": lambda v: cypher.save_playbook(playbook(v)),
+    "append_playbook_entries": lambda v: cypher.append_playbook_entries(v, playbook_entries(v)),
+    "playbook_history": lambda v: cypher.playbook_history(v, since=3),
 }
 
 
@@ -415,7 +444,7 @@ def test_upgrade_meta_only_moves_the_version_up() -> None:
     st = cypher.upgrade_meta()
     assert "WHERE m.schema_version < $version SET m.schema_version = $version" in st.text
     assert st.params == {"meta": "store", "version": cypher.SCHEMA_VERSION} and (
-        cypher.SCHEMA_VERSION == 2
+        cypher.SCHEMA_VERSION == 3
     )
 
 
@@ -573,6 +602,8 @@ def all_statements() -> Iterator[Statement]:
         cypher.stats(),
         cypher.scan(Evidence, after=None, limit=1),
         cypher.scan(Evidence, after=3, limit=1),
+        cypher.save_playbook(Playbook(name="empty", sections=["s"])),
+        cypher.list_playbooks(),
     )
 
 
@@ -645,3 +676,50 @@ def test_nodes_written_by_schema_1_read_with_the_new_fields_defaulted(
     added = {"key", "merges", "confidence", "subject_mention", "object_mention"}
     old = {k: v for k, v in decoder.properties(record).items() if k not in added}
     assert decoder.record(old) == record
+
+
+# -- playbooks ----------------------------------------------------------------------------------
+
+
+def test_playbook_reads() -> None:
+    assert cypher.playbook_version("p") == Statement(
+        "MATCH (p:Playbook {name: $name}) RETURN p.version AS version", {"name": "p"}
+    )
+    got = cypher.get_playbook("p")
+    assert "OPTIONAL MATCH (p)-[:HAS]->(b:PlaybookBullet)" in got.text  # an empty one too
+    assert got.text.endswith("RETURN properties(p) AS props, collect(properties(b)) AS bullets")
+    history = cypher.playbook_history("p", since=4)
+    assert "-[:LOGGED]->(e:PlaybookEntry) WHERE e.seq > $since" in history.text
+    assert history.text.endswith("ORDER BY e.seq") and history.params == {"name": "p", "since": 4}
+    assert cypher.list_playbooks().text == "MATCH (p:Playbook) RETURN p.name AS name"
+    assert "playbook_name" in cypher.SCHEMA_INDEXES
+
+
+def test_save_playbook_replaces_the_bullets_whole() -> None:
+    pb = playbook("p").model_copy(update={"next_id": 9})
+    st = cypher.save_playbook(pb)
+    assert st.text.startswith("MERGE (p:Playbook {name: $name}) SET p.sections = $sections")
+    assert "OPTIONAL MATCH (p)-[:HAS]->(old:PlaybookBullet) DETACH DELETE old" in st.text
+    assert st.text.endswith("CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row")
+    (row,) = st.params["bullets"]
+    assert (st.params["version"], st.params["next_id"], st.params["sections"]) == (2, 9, ["p"])
+    assert (row["id"], row["helpful"], row["created_at"]) == ("p-00001", 1, to_us(T1))
+
+
+def test_append_playbook_entries_sends_each_entry_as_json() -> None:
+    entries = playbook_entries("p")
+    st = cypher.append_playbook_entries("p", entries)
+    assert "UNWIND $entries AS row" in st.text
+    assert "CREATE (p)-[:LOGGED]->(:PlaybookEntry {seq: row.seq, entry: row.entry})" in st.text
+    assert st.params["entries"] == [{"seq": 1, "entry": entries[0].model_dump_json()}]
+
+
+def test_bullets_become_storable_properties_and_back() -> None:
+    bullet = playbook("p").bullets[0].model_copy(update={"embedding": [0.5, -1.0]})
+    props = cypher.BULLET.properties(bullet)
+    assert all(storable(v) for v in props.values()), props
+    stored = {k: v for k, v in props.items() if v is not None}
+    assert cypher.BULLET.record({**stored, "playbook": "p"}) == bullet
+    bare = bullet.model_copy(update={"embedding": None, "reflection_id": None})
+    props = {k: v for k, v in cypher.BULLET.properties(bare).items() if v is not None}
+    assert cypher.BULLET.record(props) == bare

@@ -22,6 +22,8 @@ from evergraph.graph.models import (
     Source,
     StoreStats,
 )
+from evergraph.playbooks.history import HistoryEntry, Revision
+from evergraph.playbooks.models import Playbook
 
 # The record kinds a store holds, as `scan` takes them.
 Record = TypeVar("Record", Source, Chunk, Entity, Fact, Evidence)
@@ -152,3 +154,24 @@ class GraphStore(Protocol):
         ...
 
     def stats(self) -> StoreStats: ...
+
+    # -- playbooks (ACE): current state plus an append-only history, per name ------------
+    def get_playbook(self, name: str) -> Playbook | None:
+        """The playbook with its bullets (embeddings included), None if there is none."""
+        ...
+
+    def save_playbook(self, revision: Revision, *, expected_version: int) -> None:
+        """Write revision.playbook (bullets with their embeddings) and append revision.entries
+        in ONE transaction. Optimistic concurrency: raise PlaybookConflictError when the stored
+        version is not `expected_version` (0: the playbook must not exist yet, or still be at
+        version 0). The entries' seq must continue the stored history up to the playbook's
+        version."""
+        ...
+
+    def playbook_history(self, name: str, *, since: int = 0) -> list[HistoryEntry]:
+        """The history entries with seq > since, oldest first."""
+        ...
+
+    def list_playbooks(self) -> list[str]:
+        """The names of the stored playbooks, sorted."""
+        ...

@@ -2,14 +2,16 @@
 
 Kinds go in an order that satisfies every reference (sources, chunks, entities, facts,
 evidence), a page at a time (`GraphStore.scan`), each page one transaction in the
-destination. With a state file, the position is saved after every committed page, so an
+destination; then the playbooks, each with its whole history in one transaction. With a
+state file, the position is saved after every committed page (and playbook), so an
 interrupted copy resumes where it stopped; a page written again is harmless (upserts, and
 evidence is keyed). At the end the counts of both stores are compared.
 
 The change log is deliberately not copied: it is the history of writes to one store, its
 sequence numbers are the destination's own, and the protocol has no way to write a log line
 with a given number or time. The destination's log records the copy itself, one upsert per
-record.
+record. Playbook histories, on the other hand, are copied whole: their sequence numbers are
+the playbook's own versions, which its bullets and revert depend on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Generic
 from evergraph.errors import UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, Source, StoreStats
 from evergraph.graph.store.base import GraphStore, Record
+from evergraph.playbooks.history import Revision
 
 Progress = Callable[[str, int, int], None]  # kind, records copied so far, total of the kind
 
@@ -43,6 +46,7 @@ _KINDS: tuple[_Kind[Any], ...] = (  # in reference order
     _Kind("fact", Fact, "facts", lambda s, r: s.upsert_facts(r)),
     _Kind("evidence", Evidence, "evidence", lambda s, r: s.add_evidence(r)),
 )
+_PLAYBOOKS = "playbook"  # the step after the record kinds
 _DONE = "done"
 COMPARED = ("sources", "chunks", "entities", "facts", "active_facts", "evidence")
 
@@ -52,11 +56,13 @@ class CopyReport:
     copied: dict[str, int]  # records written per kind, an interrupted run's included
     source: StoreStats
     destination: StoreStats
+    playbooks: tuple[int, int] = (0, 0)  # in the source, in the destination
 
     @property
     def mismatches(self) -> dict[str, tuple[int, int]]:
         """Counts that differ: {field: (source, destination)}."""
         pairs = {f: (getattr(self.source, f), getattr(self.destination, f)) for f in COMPARED}
+        pairs["playbooks"] = self.playbooks
         return {f: p for f, p in pairs.items() if p[0] != p[1]}
 
     @property
@@ -86,7 +92,7 @@ def _load(path: Path | None, src: GraphStore, dst: GraphStore) -> _State | None:
         return None
     try:
         state = _State(**json.loads(path.read_text()))
-        if state.kind not in {k.name for k in _KINDS} | {_DONE}:
+        if state.kind not in {k.name for k in _KINDS} | {_PLAYBOOKS, _DONE}:
             raise ValueError(f"unknown kind {state.kind!r}")
     except (ValueError, TypeError) as e:
         raise UsageError(
@@ -102,7 +108,25 @@ def _load(path: Path | None, src: GraphStore, dst: GraphStore) -> _State | None:
 
 def _is_empty(store: GraphStore) -> bool:
     stats = store.stats()
-    return not any(getattr(stats, k.stat) for k in _KINDS)
+    return not any(getattr(stats, k.stat) for k in _KINDS) and not store.list_playbooks()
+
+
+def _copy_playbooks(
+    src: GraphStore, dst: GraphStore, state: _State, save: Callable[[], None], progress: Progress
+) -> None:
+    """One transaction per playbook, its history included; a resumed copy skips the ones a
+    previous run committed."""
+    names = src.list_playbooks()
+    present = set(dst.list_playbooks())
+    for name in names:
+        playbook = src.get_playbook(name)
+        if name in present or playbook is None:
+            continue
+        history = src.playbook_history(name)
+        dst.save_playbook(Revision(playbook=playbook, entries=history), expected_version=0)
+        state.copied[_PLAYBOOKS] = state.copied.get(_PLAYBOOKS, 0) + 1
+        save()
+        progress(_PLAYBOOKS, state.copied[_PLAYBOOKS], len(names))
 
 
 def copy_store(
@@ -128,7 +152,16 @@ def copy_store(
         state = _State(src.location, dst.location)
     totals = src.stats()
     names = [k.name for k in _KINDS]
-    while state.kind != _DONE:
+
+    def save() -> None:
+        if path is not None:
+            state.save(path)
+
+    def report(kind: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(kind, done, total)
+
+    while state.kind not in (_PLAYBOOKS, _DONE):
         kind = _KINDS[names.index(state.kind)]
         records, cursor = src.scan(kind.model, after=state.after, limit=batch)
         if records:
@@ -138,12 +171,14 @@ def copy_store(
             state.after = cursor
         else:  # this kind is done: on to the next
             following = names.index(kind.name) + 1
-            state.kind = names[following] if following < len(names) else _DONE
+            state.kind = names[following] if following < len(names) else _PLAYBOOKS
             state.after = ""
-        if path is not None:
-            state.save(path)
-        if progress is not None:
-            progress(kind.name, state.copied[kind.name], getattr(totals, kind.stat))
+        save()
+        report(kind.name, state.copied[kind.name], getattr(totals, kind.stat))
+    if state.kind == _PLAYBOOKS:
+        _copy_playbooks(src, dst, state, save, report)
+        state.kind = _DONE
     if path is not None:
         path.unlink()
-    return CopyReport(dict(state.copied), src.stats(), dst.stats())
+    playbooks = (len(src.list_playbooks()), len(dst.list_playbooks()))
+    return CopyReport(dict(state.copied), src.stats(), dst.stats(), playbooks)

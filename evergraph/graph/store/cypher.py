@@ -15,6 +15,7 @@ evidence relationship nor point at a literal. So
     (:Fact)-[:SUBJECT]->(:Entity), (:Fact)-[:OBJECT]->(:Entity)   (no OBJECT for literals)
     (:Evidence)-[:SUPPORTS]->(:Fact), -[:CITES]->(:Source), -[:QUOTES]->(:Chunk)
     (:Change {seq}), the change log; (:EvergraphMeta {key: 'store'}) holds the counters.
+    (:Playbook {name})-[:HAS]->(:PlaybookBullet), -[:LOGGED]->(:PlaybookEntry {seq, entry})
 
 SQLite checks references when a transaction commits, so records may be written in any order
 inside one. Neo4j has no deferred constraints; instead a write that refers to a record not
@@ -35,7 +36,9 @@ from pydantic import BaseModel
 from evergraph.errors import UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source, content_id
 from evergraph.graph.store import neo4j_codec as codec
-from evergraph.graph.store.shared import holds_predicate, name_key, query_terms, to_us
+from evergraph.graph.store.shared import from_us, holds_predicate, name_key, query_terms, to_us
+from evergraph.playbooks.history import HistoryEntry
+from evergraph.playbooks.models import Bullet, Playbook
 
 Label = Literal["Source", "Chunk", "Entity", "Fact", "Evidence"]
 LABELS: tuple[Label, ...] = ("Source", "Chunk", "Entity", "Fact", "Evidence")
@@ -43,7 +46,8 @@ LABELS: tuple[Label, ...] = ("Source", "Chunk", "Entity", "Fact", "Evidence")
 META_KEY = "store"
 # 2: document keys on sources, merges on entities, confidence and mentions on evidence. Nodes
 # written by 1 lack those properties and read as their defaults (neo4j_codec.py).
-SCHEMA_VERSION = 2
+# 3: playbooks (new labels only; nothing written before changes).
+SCHEMA_VERSION = 3
 MAX_DIMENSIONS = 4096  # Neo4j's limit for vector indexes (provider vector-2.0)
 CHUNK_TEXT_INDEX = "chunk_text"
 VectorLabel = Literal["Chunk", "Entity"]
@@ -71,6 +75,7 @@ _UNIQUE = {  # constraint name: (label, property)
     "evidence_key": ("Evidence", "key"),
     "change_seq": ("Change", "seq"),
     "meta_key": ("EvergraphMeta", "key"),
+    "playbook_name": ("Playbook", "name"),
 }
 _RANGE = {  # index name: (label, property); temporal ones serve as-of and trend queries
     "entity_name_key": ("EntityName", "key"),
@@ -570,3 +575,69 @@ def scan(kind: type[BaseModel], *, after: str | int | None, limit: int) -> State
         f"RETURN properties(n) AS props, n.{key} AS cursor ORDER BY n.{key} LIMIT $limit",
         {"after": after, "limit": limit},
     )
+
+
+# -- playbooks ---------------------------------------------------------------------------------
+
+# A bullet's properties: its fields, times as epoch microseconds, the embedding a float list.
+BULLET = codec.PropertyCodec(
+    Bullet,
+    {"created_at": to_us, "updated_at": to_us},
+    {"created_at": from_us, "updated_at": from_us},
+)
+
+
+def playbook_version(name: str) -> Statement:
+    """No row when there is no such playbook."""
+    return Statement("MATCH (p:Playbook {name: $name}) RETURN p.version AS version", {"name": name})
+
+
+def get_playbook(name: str) -> Statement:
+    """No row when there is no such playbook; bullets in no particular order."""
+    return Statement(
+        "MATCH (p:Playbook {name: $name}) "
+        "OPTIONAL MATCH (p)-[:HAS]->(b:PlaybookBullet) "
+        "RETURN properties(p) AS props, collect(properties(b)) AS bullets",
+        {"name": name},
+    )
+
+
+def save_playbook(playbook: Playbook) -> Statement:
+    """The playbook's state replaces the stored one whole: a playbook is small (hundreds of
+    bullets) and its history, not its nodes, is what records each change."""
+    return Statement(
+        "MERGE (p:Playbook {name: $name}) "
+        "SET p.sections = $sections, p.version = $version, p.next_id = $next_id "
+        "WITH p OPTIONAL MATCH (p)-[:HAS]->(old:PlaybookBullet) DETACH DELETE old "
+        "WITH DISTINCT p "
+        "UNWIND $bullets AS row CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row",
+        {
+            "name": playbook.name,
+            "sections": list(playbook.sections),
+            "version": playbook.version,
+            "next_id": playbook.next_id,
+            "bullets": [BULLET.properties(b) for b in playbook.bullets],
+        },
+    )
+
+
+def append_playbook_entries(name: str, entries: Sequence[HistoryEntry]) -> Statement:
+    """Each entry one JSON document, read back whole and in order."""
+    return Statement(
+        "MATCH (p:Playbook {name: $name}) "
+        "UNWIND $entries AS row "
+        "CREATE (p)-[:LOGGED]->(:PlaybookEntry {seq: row.seq, entry: row.entry})",
+        {"name": name, "entries": [{"seq": e.seq, "entry": e.model_dump_json()} for e in entries]},
+    )
+
+
+def playbook_history(name: str, *, since: int) -> Statement:
+    return Statement(
+        "MATCH (:Playbook {name: $name})-[:LOGGED]->(e:PlaybookEntry) WHERE e.seq > $since "
+        "RETURN e.entry AS entry ORDER BY e.seq",
+        {"name": name, "since": since},
+    )
+
+
+def list_playbooks() -> Statement:
+    return Statement("MATCH (p:Playbook) RETURN p.name AS name")

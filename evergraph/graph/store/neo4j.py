@@ -42,6 +42,7 @@ from evergraph.graph.store.cypher import Statement, VectorLabel
 from evergraph.graph.store.neo4j_errors import REFERENCES_FIX, check_version
 from evergraph.graph.store.neo4j_tx import Neo4jTransactions, Rows, run
 from evergraph.graph.store.neo4j_vectors import VectorIndexes
+from evergraph.graph.store.playbook_checks import check_save
 from evergraph.graph.store.shared import (
     check_history,
     evidence_payload,
@@ -50,6 +51,8 @@ from evergraph.graph.store.shared import (
     to_json,
     walk,
 )
+from evergraph.playbooks.history import HistoryEntry, Revision
+from evergraph.playbooks.models import Playbook, id_number
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -418,6 +421,46 @@ class Neo4jGraphStore(Neo4jTransactions):
 
     def stats(self) -> StoreStats:
         return StoreStats(**self._rows(cypher.stats())[0])
+
+    # -- playbooks -------------------------------------------------------------------------------
+
+    def get_playbook(self, name: str) -> Playbook | None:
+        rows = self._rows(cypher.get_playbook(name))
+        if not rows:
+            return None
+        props = rows[0]["props"]
+        bullets = sorted(
+            (cypher.BULLET.record(b) for b in rows[0]["bullets"]), key=lambda b: id_number(b.id)
+        )
+        return Playbook(
+            name=props["name"],
+            sections=props["sections"],
+            bullets=bullets,
+            version=props["version"],
+            next_id=props["next_id"],
+        )
+
+    def save_playbook(self, revision: Revision, *, expected_version: int) -> None:
+        """The version is read after `_begin_write` locked the metadata node: no other
+        writer can save between the check and the writes."""
+        pb = revision.playbook
+
+        def work(tx: Transaction) -> None:
+            found = run(tx, cypher.playbook_version(pb.name))
+            stored = found[0]["version"] if found else None
+            check_save(revision, stored_version=stored, expected_version=expected_version)
+            run(tx, cypher.save_playbook(pb))
+            if revision.entries:
+                run(tx, cypher.append_playbook_entries(pb.name, revision.entries))
+
+        self._write(work)
+
+    def playbook_history(self, name: str, *, since: int = 0) -> list[HistoryEntry]:
+        rows = self._rows(cypher.playbook_history(name, since=since))
+        return [HistoryEntry.model_validate_json(r["entry"]) for r in rows]
+
+    def list_playbooks(self) -> list[str]:
+        return sorted(r["name"] for r in self._rows(cypher.list_playbooks()))
 
 
 def check_neo4j(store: Neo4jGraphStore) -> str:

@@ -38,7 +38,7 @@ from evergraph.graph.models import (
     StoreStats,
     utcnow,
 )
-from evergraph.graph.store import sqlite_schema
+from evergraph.graph.store import sqlite_playbooks, sqlite_schema
 from evergraph.graph.store.base import Record
 from evergraph.graph.store.shared import (
     Nesting,
@@ -71,6 +71,8 @@ from evergraph.graph.store.sqlite_codec import (
     holds_sql,
 )
 from evergraph.graph.store.sqlite_vectors import VectorIndex
+from evergraph.playbooks.history import HistoryEntry, Revision
+from evergraph.playbooks.models import Playbook
 
 _FACT_ENDS = itemgetter(0, FACTS.columns.index("subject_id"), FACTS.columns.index("object_id"))
 _SCANNED: dict[type[BaseModel], Codec[Any]] = {
@@ -557,3 +559,21 @@ class SQLiteGraphStore:
                 "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'schema_version')"
             ).fetchone()
         return StoreStats(**dict(zip(StoreStats.model_fields, row, strict=True)))
+
+    # -- playbooks (SQL in sqlite_playbooks.py) ---------------------------------------------
+
+    def get_playbook(self, name: str) -> Playbook | None:
+        with self._reading():
+            return sqlite_playbooks.get(self._conn, name)
+
+    def save_playbook(self, revision: Revision, *, expected_version: int) -> None:
+        with self._writing():
+            sqlite_playbooks.save(self._conn, revision, expected_version=expected_version)
+
+    def playbook_history(self, name: str, *, since: int = 0) -> list[HistoryEntry]:
+        with self._reading():
+            return sqlite_playbooks.history(self._conn, name, since=since)
+
+    def list_playbooks(self) -> list[str]:
+        with self._reading():
+            return sqlite_playbooks.names(self._conn)

@@ -133,9 +133,47 @@ _V2 = (
     "ALTER TABLE evidence ADD COLUMN object_mention TEXT NOT NULL DEFAULT ''",
 )
 
+# ACE playbooks: the current state of each (a row, its bullets) and its append-only history,
+# each entry one JSON document (sqlite_playbooks.py).
+_V3 = (
+    """CREATE TABLE playbooks (
+        name TEXT PRIMARY KEY,
+        sections TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        next_id INTEGER NOT NULL
+    )""",
+    """CREATE TABLE playbook_bullets (
+        playbook TEXT NOT NULL
+            REFERENCES playbooks (name) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        id TEXT NOT NULL,
+        section TEXT NOT NULL,
+        content TEXT NOT NULL,
+        helpful INTEGER NOT NULL,
+        harmful INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        reflection_id TEXT,
+        embedding BLOB,
+        PRIMARY KEY (playbook, id)
+    )""",
+    """CREATE TABLE playbook_history (
+        playbook TEXT NOT NULL
+            REFERENCES playbooks (name) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        seq INTEGER NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY (playbook, seq)
+    ) WITHOUT ROWID""",
+    """CREATE TRIGGER playbook_history_no_update BEFORE UPDATE ON playbook_history BEGIN
+        SELECT RAISE (ABORT, 'the playbook history is append-only');
+    END""",
+    """CREATE TRIGGER playbook_history_no_delete BEFORE DELETE ON playbook_history BEGIN
+        SELECT RAISE (ABORT, 'the playbook history is append-only');
+    END""",
+)
+
 # Step i (1-based) takes a store from schema version i-1 to i. Append, never edit: stores in
 # the field were made by the old steps.
-MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2]
+MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2, _V3]
 
 
 def _not_ours(location: str) -> StoreFormatError:
