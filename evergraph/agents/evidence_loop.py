@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, TypedDict, TypeVar
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel
 
+from evergraph.agents.calls import call_once
 from evergraph.agents.evidence_prompts import (
     MAX_HOPS,
     AnswerOut,
@@ -45,7 +46,6 @@ from evergraph.agents.evidence_types import (
     TraceEvent,
 )
 from evergraph.embed.base import Embedder
-from evergraph.errors import OutputValidationError
 from evergraph.graph.store.base import GraphStore
 from evergraph.llm.base import LLM, Message, Usage
 from evergraph.retrieval.hybrid import Hit, HybridOptions, HybridRetriever
@@ -97,16 +97,13 @@ class EvidenceLoop:
     async def _call(
         self, messages: list[Message], schema: type[T], max_tokens: int
     ) -> tuple[T | None, Usage]:
-        """One structured call; None when the model gave no valid output. The usage of a
-        failed call is not reported by the client, so it is estimated (4 chars a token)."""
-        try:
-            samples = await self.llm.structured(
-                messages, schema, max_tokens=max_tokens, temperature=self.settings.temperature
-            )
-        except OutputValidationError:
-            prompt = sum(len(m["content"]) for m in messages) // 4
-            return None, Usage(prompt_tokens=prompt, completion_tokens=max_tokens, requests=1)
-        return samples.values[0], samples.usage
+        return await call_once(
+            self.llm,
+            messages,
+            schema,
+            max_tokens=max_tokens,
+            temperature=self.settings.temperature,
+        )
 
     # -- nodes ----------------------------------------------------------------------------
 
