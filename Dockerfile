@@ -1,5 +1,5 @@
-# Evergraph for the compose stack (docker-compose.yml): the CLI with the Neo4j driver and the
-# offline embedding model. The CPU build of torch comes from PyTorch's own index (PyPI's
+# Evergraph for the compose stack (docker-compose.yml): the CLI and server with the Neo4j driver
+# and the offline embedding model. The CPU build of torch comes from PyTorch's own index (PyPI's
 # torch is the multi-GB CUDA build); that index is used here only, never by setup.sh.
 FROM python:3.11-slim
 
@@ -13,7 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY evergraph ./evergraph
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu '.[neo4j,embed]'
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu '.[neo4j,embed,server]'
 COPY examples ./examples
 
 RUN useradd --create-home --uid 1000 evergraph \

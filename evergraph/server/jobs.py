@@ -1,0 +1,143 @@
+"""Asynchronous ingestion jobs: queued on disk, run one at a time, resumable.
+
+Each job is a JSON file (HOME/jobs/ID.json) holding its status and its documents, written
+before the request returns, so that an accepted job survives a restart. At shutdown the
+running job gets a grace period to finish; past it, it is cancelled. Nothing is lost either
+way: the builder commits document by document and checkpoints its position, and a job found
+`queued` or `running` at start-up is queued again (its committed documents are skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from evergraph.agents.build import Totals
+from evergraph.errors import ServiceError
+from evergraph.graph.models import utcnow
+from evergraph.server.metrics import Metrics
+from evergraph.server.schemas import DocumentIn, Job, JobState
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[Job, Sequence[DocumentIn], Callable[[int], None]], Awaitable[Totals]]
+"""Runs one job: (job, its documents, report documents done) -> totals."""
+
+
+class _Record(BaseModel):
+    job: Job
+    documents: list[DocumentIn]
+
+
+class JobQueue:
+    def __init__(self, root: Path, runner: Runner, metrics: Metrics) -> None:
+        self.root = root
+        self.runner = runner
+        self.metrics = metrics
+        self._jobs: dict[str, Job] = {}
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self.closing = False
+
+    def _path(self, job_id: str) -> Path:
+        return self.root / f"{job_id}.json"
+
+    def _save(self, job: Job, documents: Sequence[DocumentIn]) -> None:
+        tmp = self._path(job.id).with_suffix(".tmp")
+        tmp.write_text(_Record(job=job, documents=list(documents)).model_dump_json())
+        tmp.replace(self._path(job.id))
+
+    def _update(self, job: Job, documents: Sequence[DocumentIn] = ()) -> None:
+        """Keep the new status; documents are kept on disk only while the job is pending."""
+        self._jobs[job.id] = job
+        self._save(job, documents)
+        pending = sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
+        self.metrics.queue_depth.set(pending)
+
+    async def start(self) -> None:
+        """Load the jobs on disk; queue again those a shutdown interrupted."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for path in sorted(self.root.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            record = _Record.model_validate_json(path.read_bytes())
+            job = record.job
+            self._jobs[job.id] = job
+            if job.state in (JobState.QUEUED, JobState.RUNNING):
+                log.info("job resumed", extra={"job": job.id, "namespace": job.namespace})
+                self._update(job.model_copy(update={"state": JobState.QUEUED}), record.documents)
+                self._queue.put_nowait(job.id)
+        self._worker = asyncio.create_task(self._work())
+
+    def submit(self, namespace: str, documents: Sequence[DocumentIn], samples: int | None) -> Job:
+        if self.closing:
+            raise ServiceError("the server is shutting down", fix="retry once it is back")
+        job = Job(
+            id=uuid.uuid4().hex,
+            namespace=namespace,
+            documents=len(documents),
+            samples=samples,
+            submitted_at=utcnow(),
+        )
+        self._update(job, documents)
+        self._queue.put_nowait(job.id)
+        log.info("job queued", extra={"job": job.id, "namespace": namespace})
+        return job
+
+    def get(self, namespace: str, job_id: str) -> Job | None:
+        """The job, if it is this namespace's (another namespace's job does not exist here)."""
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.namespace == namespace else None
+
+    async def _work(self) -> None:
+        while not self.closing:
+            job_id = await self._queue.get()
+            await self._run(self._jobs[job_id])
+
+    async def _run(self, job: Job) -> None:
+        record = _Record.model_validate_json(self._path(job.id).read_bytes())
+        job = job.model_copy(update={"state": JobState.RUNNING, "started_at": utcnow()})
+        self._update(job, record.documents)
+
+        def progress(done: int) -> None:
+            self._jobs[job.id] = self._jobs[job.id].model_copy(update={"done": done})
+
+        try:
+            totals = await self.runner(job, record.documents, progress)
+        except asyncio.CancelledError:
+            log.warning("job interrupted; it resumes at the next start", extra={"job": job.id})
+            raise
+        except Exception as e:  # reported in the job's status, never to a request
+            log.exception("job failed", extra={"job": job.id, "namespace": job.namespace})
+            message = str(e) if isinstance(e, ServiceError | ValueError) else type(e).__name__
+            finished = {"state": JobState.FAILED, "error": message, "finished_at": utcnow()}
+            self._update(self._jobs[job.id].model_copy(update=finished))
+            self.metrics.jobs.labels("failed").inc()
+            return
+        done = {"state": JobState.DONE, "totals": totals, "finished_at": utcnow()}
+        self._update(self._jobs[job.id].model_copy(update=done))
+        self.metrics.jobs.labels("done").inc()
+        log.info("job done", extra={"job": job.id, "documents": totals.documents})
+
+    async def close(self, grace: float) -> None:
+        """Refuse new jobs, give the running one `grace` seconds, then cancel it (it resumes
+        from its checkpoint at the next start); queued jobs stay queued on disk."""
+        self.closing = True
+        worker = self._worker
+        if worker is None:
+            return
+        running = any(j.state is JobState.RUNNING for j in self._jobs.values())
+        if running:
+            log.info("waiting for the running ingestion job", extra={"grace_s": grace})
+            deadline = asyncio.get_running_loop().time() + grace
+            while asyncio.get_running_loop().time() < deadline and any(
+                j.state is JobState.RUNNING for j in self._jobs.values()
+            ):
+                await asyncio.sleep(0.05)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker

@@ -1,0 +1,131 @@
+"""The MCP server: every tool through the SDK's in-process client, and over streamable HTTP
+on a real server with keys (a key for another namespace gets an error result)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from evergraph.server.keys import KEY_FILE, KeyRing
+from evergraph.server.mcp import build_mcp
+from evergraph.server.services import Services
+from tests.unit.server_fixtures import doc, running, services
+
+TOOLS = {
+    "add_documents",
+    "job_status",
+    "facts",
+    "search",
+    "ask",
+    "list_playbooks",
+    "playbook_context",
+    "record_outcome",
+    "playbook_history",
+}
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def ingest(client: Client, namespace: str) -> dict[str, Any]:
+    job = await call(client, "add_documents", namespace=namespace, documents=[doc(1), doc(2)])
+    deadline = time.monotonic() + 60
+    while job["state"] not in ("done", "failed") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        job = await call(client, "job_status", namespace=namespace, job_id=job["id"])
+    return job
+
+
+async def in_process(svc: Services) -> None:
+    await svc.load()
+    await svc.jobs.start()
+    try:
+        async with Client(build_mcp(svc)) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+            job = await ingest(client, "app")
+            assert job["state"] == "done" and job["totals"]["facts"] == 2
+            facts = await call(client, "facts", namespace="app", entity="Telescope T1")
+            (entity,) = facts["entities"]
+            assert [f["predicate"] for f in entity["facts"]] == ["observed"]
+            old = await call(
+                client, "facts", namespace="app", entity="Telescope T1", as_of="2019-01-01"
+            )
+            assert old["entities"][0]["facts"] == []
+            hits = (await call(client, "search", namespace="app", query="galaxy G2", k=1))["hits"]
+            assert len(hits) == 1 and "galaxy G2" in hits[0]["text"]
+            asked = await call(
+                client, "ask", namespace="app", question="What did Telescope T2 observe?"
+            )
+            assert asked["kind"] == "answer" and asked["answer"]["text"] == "galaxy G2"
+            task = "Which galaxy did T1 observe?"
+            adapted = await call(
+                client,
+                "record_outcome",
+                namespace="app",
+                name="solver",
+                task=task,
+                answer="galaxy G1",
+                feedback={"ground_truth": "galaxy G1"},
+            )
+            assert adapted["version"] >= 1
+            assert await call(client, "list_playbooks", namespace="app") == {"names": ["solver"]}
+            history = await call(client, "playbook_history", namespace="app", name="solver")
+            assert len(history["result"]) == adapted["version"]
+            context = await call(
+                client, "playbook_context", namespace="app", name="solver", task=task
+            )
+            assert context["bullet_ids"]
+            bad = await client.call_tool("facts", {"namespace": "../etc", "entity": "x"})
+            assert bad.is_error
+            missing = await client.call_tool("facts", {"namespace": "app", "entity": "Nobody"})
+            assert missing.is_error and "no entity named 'Nobody'" in str(missing.content)
+    finally:
+        await svc.jobs.close(1)
+        await svc.aclose()
+
+
+def test_every_tool_through_the_in_process_client(tmp_path: Path) -> None:
+    asyncio.run(in_process(services(tmp_path)))
+
+
+async def over_http(url: str, key: str, other: str) -> None:
+    auth = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=auth)) as client:
+        job = await ingest(client, "alice")
+        assert job["state"] == "done"
+        hits = await call(client, "search", namespace="alice", query="galaxy G1")
+        assert hits["hits"]
+        denied = await client.call_tool("search", {"namespace": "bob", "query": "galaxy"})
+        assert denied.is_error and "not for namespace 'bob'" in str(denied.content)
+    wrong = httpx2.AsyncClient(headers={"Authorization": f"Bearer {other}"}, timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=wrong)) as client:
+        stolen = await client.call_tool("search", {"namespace": "alice", "query": "galaxy"})
+        assert stolen.is_error
+        written = await client.call_tool(
+            "add_documents", {"namespace": "alice", "documents": [doc(3)]}
+        )
+        assert written.is_error
+    anonymous = httpx2.AsyncClient(timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=anonymous)) as client:
+        refused = await client.call_tool("search", {"namespace": "alice", "query": "galaxy"})
+        assert refused.is_error and "requires an API key" in str(refused.content)
+
+
+def test_tools_over_streamable_http_with_keys(tmp_path: Path) -> None:
+    ring = KeyRing(tmp_path / KEY_FILE)
+    _, alice = ring.add("alice")
+    _, bob = ring.add("bob")
+    with running(tmp_path) as (url, svc):
+        asyncio.run(over_http(url, alice, bob))
+        assert svc.tenants.get("alice").store.stats().sources == 2
+        assert svc.tenants.get("bob").store.stats().sources == 0
