@@ -62,6 +62,17 @@ def _rates(p: Progress) -> str:
     )
 
 
+def extract_options(settings: Settings, samples: int | None) -> ExtractOptions:
+    """The extraction settings with `--samples`; n samples at temperature 0 is a mistake."""
+    options = ExtractOptions.from_settings(settings.extract, samples=samples)
+    if options.samples > 1 and settings.llm.temperature == 0:
+        raise UsageError(
+            f"{options.samples} samples at temperature 0 would all agree",
+            fix="set EVERGRAPH_LLM__TEMPERATURE above 0 (e.g. 0.7), or pass --samples 1",
+        )
+    return options
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path],
@@ -81,12 +92,7 @@ def ingest(
         out.print(f"[yellow]skipped[/] {problem}")
     if not documents:
         raise UsageError("no documents to ingest", fix="pass files with text (see --help)")
-    options = ExtractOptions.from_settings(settings.extract, samples=samples)
-    if options.samples > 1 and settings.llm.temperature == 0:
-        raise UsageError(
-            f"{options.samples} samples at temperature 0 would all agree",
-            fix="set EVERGRAPH_LLM__TEMPERATURE above 0 (e.g. 0.7), or pass --samples 1",
-        )
+    options = extract_options(settings, samples)
     store = build_store(settings)
     try:
         with out.status("loading the embedder"):

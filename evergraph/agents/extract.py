@@ -90,6 +90,8 @@ def describe_schema(schema: GraphSchema) -> str:
     lines = []
     if schema.entity_types:
         lines.append("Entity types (use only these): " + ", ".join(schema.entity_types) + ".")
+        described = ((t, schema.type_descriptions.get(t)) for t in schema.entity_types)
+        lines += [f"- {t}: {d}" for t, d in described if d]
     else:
         lines.append("Entity types: short nouns of your choice, e.g. Person, Method, Place.")
     if schema.relations:

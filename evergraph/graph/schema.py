@@ -25,6 +25,7 @@ class RelationType(BaseModel):
 
 class GraphSchema(BaseModel):
     entity_types: list[str] = Field(default_factory=list)  # empty: any type
+    type_descriptions: dict[str, str] = Field(default_factory=dict)  # shown to the model
     relations: list[RelationType] = Field(default_factory=list)  # empty: any predicate
 
     @model_validator(mode="after")
@@ -45,10 +46,20 @@ class GraphSchema(BaseModel):
         return r is not None and r.functional
 
 
+def concept_types(data: object) -> object:
+    """A JSON object of `{type: description}` (kg-for-science's concept schema) as a schema of
+    those entity types and any predicate; anything else unchanged."""
+    if isinstance(data, dict) and data and all(isinstance(v, str) for v in data.values()):
+        return {"entity_types": list(data), "type_descriptions": data}
+    return data
+
+
 def load_schema(path: Path) -> GraphSchema:
-    """Read a schema from JSON; a clear UsageError for a missing or malformed file."""
+    """Read a schema from JSON (`GraphSchema`'s fields, or `concept_types`' shape); a clear
+    UsageError for a missing or malformed file."""
     try:
-        return GraphSchema.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return GraphSchema.model_validate(concept_types(data))
     except FileNotFoundError:
         raise UsageError(
             f"schema file {path} does not exist", fix="pass an existing file"
