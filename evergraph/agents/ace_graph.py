@@ -35,6 +35,7 @@ from evergraph.agents.ace_prompts import (
     GenerateOut,
     ReflectOut,
     curate_messages,
+    curate_model,
     generate_messages,
     reflect_messages,
 )
@@ -189,20 +190,22 @@ class AceAgent:
         reflections = state.get("reflections", [])
         if not reflections or self.settings.max_ops == 0:
             return {"ops": []}
-        playbook = state["playbook"]
+        playbook, max_ops = state["playbook"], self.settings.max_ops
+        shown = self.render(playbook, state["task"])
         out, usage = await self._call(
             curate_messages(
                 state["task"],
-                self.render(playbook, state["task"]).text,
+                shown.text,
                 reflections[-1],
                 sections=playbook.sections,
-                max_ops=self.settings.max_ops,
+                max_ops=max_ops,
                 task_chars=self.settings.task_chars,
             ),
-            CurateOut,
+            curate_model(playbook.sections, shown.bullet_ids, max_ops),
             self.settings.curate_tokens,
         )
-        ops = list(out.operations[: self.settings.max_ops]) if out else []
+        # back to the plain op types: the checkpointer stores them by class name
+        ops = CurateOut.model_validate(out.model_dump()).operations[:max_ops] if out else []
         return {"ops": ops, "usage": state["usage"] + usage}
 
     def update(self, state: AceState) -> AceState:

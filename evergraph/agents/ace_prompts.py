@@ -9,12 +9,13 @@ task text clipped in the reflector and curator prompts (it is most of a call's c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from evergraph.llm.base import Message
-from evergraph.playbooks.deltas import DeltaOp
+from evergraph.llm.enums import with_enums
+from evergraph.playbooks.deltas import AddOp, DeltaOp, MergeOp, RemoveOp, UpdateOp
 
 # The sections a new playbook declares: what ACE's finance playbooks hold. Ids take the first
 # three letters: str-00001, for-00002, mis-00003, che-00004.
@@ -48,12 +49,29 @@ class ReflectOut(BaseModel):
     )
 
 
+_OPERATIONS = (
+    "a few small edits of the playbook, each with a reason; empty if the playbook already says it"
+)
+
+
 class CurateOut(BaseModel):
-    operations: list[DeltaOp] = Field(
-        max_length=MAX_OPS,
-        description="a few small edits of the playbook, each with a reason; empty if the "
-        "playbook already says it",
-    )
+    operations: list[DeltaOp] = Field(max_length=MAX_OPS, description=_OPERATIONS)
+
+
+def curate_model(sections: Sequence[str], ids: Sequence[str], max_ops: int) -> type[CurateOut]:
+    """`CurateOut` limited to the edits that can apply: the playbook's sections and the ids the
+    curator was shown, ADD alone on an empty playbook, no MERGE below two bullets; TAG is the
+    reflector's. With a fixed schema the 1.5B curator of an empty playbook proposed REMOVE of
+    ids "1", "2", "3" (every one rejected, the playbook never grew)."""
+    ops: Any = with_enums(AddOp, "CuratorAdd", section=sections)
+    if ids:
+        ops |= with_enums(UpdateOp, "CuratorUpdate", id=ids)
+        ops |= with_enums(RemoveOp, "CuratorRemove", id=ids)
+    if len(ids) >= 2:
+        ops |= with_enums(MergeOp, "CuratorMerge", ids=ids, keep=ids)
+    item: Any = Annotated[ops, Field(discriminator="op")] if ids else ops
+    listed = (list[item], Field(max_length=max_ops, description=_OPERATIONS))
+    return create_model("PlaybookCurateOut", __base__=CurateOut, operations=listed)
 
 
 GENERATE_SYSTEM = """\

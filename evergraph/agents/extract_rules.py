@@ -28,11 +28,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from math import ceil
+from typing import Any
 
-from pydantic import BaseModel, Field, JsonValue, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from evergraph.graph.candidates import CandidateFact, Mention
 from evergraph.graph.schema import GraphSchema, RelationType
+from evergraph.llm.enums import with_enums
 from evergraph.llm.partial import ItemLists
 from evergraph.retrieval.text import find_span
 
@@ -71,6 +73,18 @@ class ChunkOut(ItemLists):
     entities: list[EntityOut] = Field(max_length=MAX_ENTITIES)
 
 
+def _entities_first(schema: dict[str, Any]) -> None:
+    schema["properties"] = {"entities": schema["properties"]["entities"], **schema["properties"]}
+
+
+class EntitiesFirstOut(ChunkOut):
+    """For schemas of entity types alone (concept tagging): the entities are the point, so the
+    model writes them first; with relations first a 0.5B model under guided decoding spent its
+    max_tokens on relations and was cut off before naming any concept."""
+
+    model_config = ConfigDict(json_schema_extra=_entities_first)
+
+
 def output_model(schema: GraphSchema) -> type[ChunkOut]:
     """`ChunkOut` whose JSON schema lists the user schema's predicates and entity types as enums.
 
@@ -80,25 +94,16 @@ def output_model(schema: GraphSchema) -> type[ChunkOut]:
     if not (schema.relations or schema.entity_types):
         return ChunkOut
 
-    entity: type[EntityOut] = EntityOut
-    relation: type[RelationOut] = RelationOut
+    entity: Any = EntityOut  # a class built at run time: Any to mypy
+    relation: Any = RelationOut
     if schema.entity_types:
-        types: list[JsonValue] = [t for t in sorted(schema.entity_types)]
-        entity = create_model(
-            "SchemaEntityOut",
-            __base__=EntityOut,
-            type=(str, Field(max_length=40, json_schema_extra={"enum": types})),
-        )
+        entity = with_enums(EntityOut, "SchemaEntityOut", type=sorted(schema.entity_types))
     if schema.relations:
-        names: list[JsonValue] = [r.name for r in schema.relations]
-        relation = create_model(
-            "SchemaRelationOut",
-            __base__=RelationOut,
-            predicate=(str, Field(max_length=40, json_schema_extra={"enum": names})),
-        )
+        names = [r.name for r in schema.relations]
+        relation = with_enums(RelationOut, "SchemaRelationOut", predicate=names)
     return create_model(
         "SchemaChunkOut",
-        __base__=ChunkOut,
+        __base__=ChunkOut if schema.relations else EntitiesFirstOut,
         relations=(list[relation], Field(max_length=MAX_RELATIONS)),
         entities=(list[entity], Field(max_length=MAX_ENTITIES)),
     )

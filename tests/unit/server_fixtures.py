@@ -68,7 +68,7 @@ def respond(messages: list[Message], schema: type[BaseModel], n: int) -> list[st
             "bullet_tags": [],
         }
         return [json.dumps(reflection)] * n
-    if schema is CurateOut:
+    if issubclass(schema, CurateOut):
         task = re.search(r"did T(\d+) observe", prompt)  # the task, not the playbook's bullets
         number = task[1] if task else "0"
         content = f"Telescope T{number} observed galaxy G{number}."

@@ -280,3 +280,16 @@ def test_the_response_schema_enumerates_the_user_schemas_predicates_and_types() 
     assert relation["properties"]["predicate"]["enum"] == [r.name for r in SCHEMA.relations]
     assert entity["properties"]["type"]["enum"] == sorted(SCHEMA.entity_types)
     assert output_model(GraphSchema()) is ChunkOut  # free-form without a schema
+
+
+def test_a_schema_of_entity_types_alone_asks_for_the_entities_first() -> None:
+    """A sample cut off at max_tokens has then named its concepts, not only relations."""
+    concepts = GraphSchema(entity_types=["Telescope", "Galaxy"])
+    assert list(output_model(concepts).model_json_schema()["properties"]) == [
+        "entities",
+        "relations",
+    ]
+    assert list(output_model(SCHEMA).model_json_schema()["properties"]) == [
+        "relations",
+        "entities",
+    ]
