@@ -7,6 +7,8 @@
     ... --mode online    (learn after each task, scored before the update: test-time)
     ... --mode offline --train $ACE/formula_train_subset_500.jsonl --train-limit 40 \\
         --val $ACE/formula_val_subset_300.jsonl --val-limit 20 --epochs 2
+    ... --mode offline --train $ACE/finer_val_batched_500_samples.jsonl --train-skip 100 ...
+        (FiNER has no training file: train on later items of the validation file)
         (adapt on --train, keep the best epoch by --val, then score FILE frozen)
 
 (ACE=../shared/data/ace_finance; with no file, its formula and FiNER validation files.)
@@ -61,6 +63,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="only the first K items of each FILE")
     p.add_argument("--train", type=Path, help="offline: the training tasks")
     p.add_argument("--train-limit", type=int)
+    p.add_argument(
+        "--train-skip",
+        type=int,
+        default=0,
+        help="offline: skip the first K training tasks (train on a file's later items, apart "
+        "from the ones scored)",
+    )
     p.add_argument("--val", type=Path, help="offline: validation tasks (keeps the best epoch)")
     p.add_argument("--val-limit", type=int)
     p.add_argument("--epochs", type=int, default=1)
@@ -109,15 +118,15 @@ async def run_file(
         return [await adapter.evaluate(playbook, items, "empty")]
     if args.mode == "online":
         return [(await adapter.online(playbook, items))[1]]
-    train = _tasks(args.train, args.train_limit)
+    train = _tasks(args.train, args.train_limit, skip=args.train_skip)
     val = _tasks(args.val, args.val_limit) if args.val else []
     done = await adapter.offline(playbook, train, val, epochs=args.epochs)
     trained = [p for e in done.epochs for p in (e.train, e.val) if p is not None]
     return [*trained, await adapter.evaluate(done.playbook, items, "test (frozen)")]
 
 
-def _tasks(path: Path, limit: int | None) -> list[TaskItem]:
-    return read_tasks(path)[:limit]
+def _tasks(path: Path, limit: int | None, *, skip: int = 0) -> list[TaskItem]:
+    return read_tasks(path)[skip:][:limit]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
