@@ -21,8 +21,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.errors import EvergraphError
+from evergraph.memory import Adaptation
 from evergraph.playbooks.history import HistoryEntry
-from evergraph.playbooks.memory import Adaptation
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server.schemas import (
     AskRequest,

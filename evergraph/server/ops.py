@@ -10,8 +10,8 @@ from evergraph.embed.base import Embedder
 from evergraph.errors import UsageError
 from evergraph.graph.models import Fact
 from evergraph.llm.base import Usage
+from evergraph.memory import Adaptation, PlaybookMemory
 from evergraph.playbooks.history import HistoryEntry
-from evergraph.playbooks.memory import Adaptation, PlaybookMemory
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.retrieval.hybrid import ALL_MODES
 from evergraph.server.errors import NotFound

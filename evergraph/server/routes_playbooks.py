@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from evergraph.memory import Adaptation
 from evergraph.playbooks.history import HistoryEntry
-from evergraph.playbooks.memory import Adaptation
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server import ops
 from evergraph.server.deps import ServicesDep, TenantDep

@@ -16,7 +16,7 @@ from evergraph.embed.base import Embedder
 from evergraph.errors import UsageError
 from evergraph.graph.store.base import GraphStore
 from evergraph.graph.store.sqlite import SQLiteGraphStore
-from evergraph.playbooks.memory import PlaybookMemory
+from evergraph.memory import PlaybookMemory
 from evergraph.retrieval.hybrid import HybridRetriever
 
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

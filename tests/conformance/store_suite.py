@@ -737,6 +737,45 @@ class StoreConformance:
         assert history[4].reason == "clearer" and history[4].at == T2
         assert store.get_playbook("finance") == second.playbook
 
+    def test_a_playbook_save_writes_only_the_bullets_its_entries_touch(
+        self, store: GraphStore
+    ) -> None:
+        """An untouched bullet altered behind the entries' back proves its row was not
+        rewritten: the store still holds it as first saved."""
+        first = saved_playbook(store)
+        later = playbook_batch(
+            first.playbook, TagOp(id="str-00003", tag="helpful"), RemoveOp(id="mis-00002"), at=T2
+        )
+        kept, tagged = later.playbook.bullets
+        assert kept.id == "str-00001" and kept == first.playbook.get("str-00001")
+        behind = kept.model_copy(update={"content": "In no entry.", "helpful": 99})
+        tampered = later.playbook.model_copy(update={"bullets": [behind, tagged]})
+        store.save_playbook(
+            later.model_copy(update={"playbook": tampered}), expected_version=first.playbook.version
+        )
+        got = store.get_playbook("finance")
+        assert got == later.playbook and got is not None
+        assert got.get("mis-00002") is None and got.get("str-00003") == tagged
+        assert store.playbook_history("finance") == [*first.entries, *later.entries]
+
+    def test_a_playbook_save_keeps_vectors_computed_for_untouched_bullets(
+        self, store: GraphStore
+    ) -> None:
+        """Agents embed every bullet before a save; untouched ones whose stored row has no
+        vector, or one of another length, are written too, or each save would embed them again."""
+        first = saved_playbook(store)
+        later = playbook_batch(first.playbook, TagOp(id="str-00003", tag="helpful"), at=T2)
+        with_vectors = embedded(later.playbook)
+        store.save_playbook(later.model_copy(update={"playbook": with_vectors}), expected_version=4)
+        assert store.get_playbook("finance") == with_vectors
+        again = playbook_batch(with_vectors, TagOp(id="str-00001", tag="harmful"), at=T2)
+        other_dim = [
+            b.model_copy(update={"embedding": [0.25, 0.5]}) for b in again.playbook.bullets
+        ]
+        resized = again.playbook.model_copy(update={"bullets": other_dim})
+        store.save_playbook(again.model_copy(update={"playbook": resized}), expected_version=5)
+        assert store.get_playbook("finance") == resized
+
     def test_playbook_second_writer_loses_without_a_trace(self, store: GraphStore) -> None:
         base = saved_playbook(store).playbook
         a = playbook_batch(base, AddOp(section="mistakes", content="Writer A's lesson."))

@@ -28,6 +28,7 @@ from evergraph.graph.models import (
 from evergraph.graph.store import cypher
 from evergraph.graph.store import neo4j_codec as codec
 from evergraph.graph.store.cypher import Statement
+from evergraph.graph.store.playbook_checks import BulletWrites
 from evergraph.graph.store.shared import holds_predicate, to_us
 from evergraph.playbooks.apply import apply_deltas
 from evergraph.playbooks.deltas import AddOp, TagOp
@@ -149,9 +150,12 @@ BUILDERS: dict[str, Callable[[str], Statement]] = {
     "search_chunks_text": lambda v: cypher.search_chunks_text(cypher.fulltext_query(v), k=5),
     "search_entities_of_type": lambda v: cypher.search_entities_of_type([1.0], type=v, k=5),
     "scan": lambda v: cypher.scan(Fact, after=v, limit=10),
-    "playbook_version": cypher.playbook_version,
+    "playbook_state": cypher.playbook_state,
     "get_playbook": cypher.get_playbook,
-    "save_playbook": lambda v: cypher.save_playbook(playbook(v)),
+    "save_playbook": lambda v: cypher.save_playbook(
+        playbook(v),
+        BulletWrites(added=playbook(v).bullets, changed=playbook(v).bullets, removed=[v]),
+    ),
     "append_playbook_entries": lambda v: cypher.append_playbook_entries(v, playbook_entries(v)),
     "playbook_history": lambda v: cypher.playbook_history(v, since=3),
 }
@@ -572,7 +576,8 @@ def test_scan_pages_by_key() -> None:
 # it parses, leaving the rest of each statement as it is. Schema commands for full-text and
 # vector indexes and SHOW are beyond it; the tests above pin their text.
 PARSER_GAPS = [
-    (r"FOREACH \((\w+) IN (.*?) \| (.*)\)( RETURN \w+)?$", r"WITH * UNWIND \2 AS \1 \3\4"),
+    # each FOREACH as an UNWIND: its body ends at the ")" before the next FOREACH, RETURN or end
+    (r"FOREACH \((\w+) IN (.*?) \| (.*?)\)(?= FOREACH| RETURN|$)", r"WITH * UNWIND \2 AS \1 \3"),
     (r"COUNT \{ [^}]* \}", "1"),  # COUNT subqueries as values
     (r"EXISTS \{ MATCH \(n\) \}", "true"),  # EXISTS subqueries as values
     (r"size\(\$\w+\)", "3"),  # size() of a parameter
@@ -602,7 +607,7 @@ def all_statements() -> Iterator[Statement]:
         cypher.stats(),
         cypher.scan(Evidence, after=None, limit=1),
         cypher.scan(Evidence, after=3, limit=1),
-        cypher.save_playbook(Playbook(name="empty", sections=["s"])),
+        cypher.save_playbook(Playbook(name="empty", sections=["s"]), BulletWrites([], [], [])),
         cypher.list_playbooks(),
     )
 
@@ -682,9 +687,10 @@ def test_nodes_written_by_schema_1_read_with_the_new_fields_defaulted(
 
 
 def test_playbook_reads() -> None:
-    assert cypher.playbook_version("p") == Statement(
-        "MATCH (p:Playbook {name: $name}) RETURN p.version AS version", {"name": "p"}
-    )
+    state = cypher.playbook_state("p")
+    assert state.text.startswith("MATCH (p:Playbook {name: $name}) RETURN p.version AS version")
+    assert "[(p)-[:HAS]->(b:PlaybookBullet) | {id: b.id, dim: size(b.embedding)}]" in state.text
+    assert state.params == {"name": "p"}
     got = cypher.get_playbook("p")
     assert "OPTIONAL MATCH (p)-[:HAS]->(b:PlaybookBullet)" in got.text  # an empty one too
     assert got.text.endswith("RETURN properties(p) AS props, collect(properties(b)) AS bullets")
@@ -695,15 +701,22 @@ def test_playbook_reads() -> None:
     assert "playbook_name" in cypher.SCHEMA_INDEXES
 
 
-def test_save_playbook_replaces_the_bullets_whole() -> None:
+def test_save_playbook_writes_only_the_named_bullets() -> None:
     pb = playbook("p").model_copy(update={"next_id": 9})
-    st = cypher.save_playbook(pb)
+    (bullet,) = pb.bullets
+    st = cypher.save_playbook(pb, BulletWrites(added=[bullet], changed=[], removed=["p-00007"]))
     assert st.text.startswith("MERGE (p:Playbook {name: $name}) SET p.sections = $sections")
-    assert "OPTIONAL MATCH (p)-[:HAS]->(old:PlaybookBullet) DETACH DELETE old" in st.text
-    assert st.text.endswith("CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row")
-    (row,) = st.params["bullets"]
+    assert "(p)-[:HAS]->(old:PlaybookBullet) WHERE old.id IN $removed DETACH DELETE old" in st.text
+    assert "FOREACH (row IN $added | CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row)" in st.text
+    assert st.text.endswith(  # a stored bullet is overwritten in place, never doubled
+        "FOREACH (row IN $changed | MERGE (p)-[:HAS]->(c:PlaybookBullet {id: row.id}) SET c = row)"
+    )
+    (row,) = st.params["added"]
     assert (st.params["version"], st.params["next_id"], st.params["sections"]) == (2, 9, ["p"])
     assert (row["id"], row["helpful"], row["created_at"]) == ("p-00001", 1, to_us(T1))
+    assert (st.params["changed"], st.params["removed"]) == ([], ["p-00007"])
+    rewrite = cypher.save_playbook(pb, BulletWrites(added=[], changed=[bullet], removed=[]))
+    assert rewrite.params["changed"] == [row] and rewrite.params["added"] == []
 
 
 def test_append_playbook_entries_sends_each_entry_as_json() -> None:

@@ -17,9 +17,9 @@ from evergraph.agents.ace_types import AceSettings, Feedback
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.testing import ScriptedLLM
+from evergraph.memory import PlaybookMemory
 from evergraph.playbooks.apply import apply_deltas
 from evergraph.playbooks.deltas import AddOp, TagOp
-from evergraph.playbooks.memory import PlaybookMemory
 from evergraph.playbooks.models import Playbook
 
 TASK = "A refund request arrived without an order number."

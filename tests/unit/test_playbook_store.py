@@ -14,10 +14,14 @@ from evergraph.errors import PlaybookConflictError, UsageError
 from evergraph.graph.models import Source
 from evergraph.graph.store import sqlite_schema
 from evergraph.graph.store.copy import copy_store
+from evergraph.graph.store.playbook_checks import bullet_writes
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.playbooks.deltas import AddOp, RemoveOp, TagOp
 from evergraph.playbooks.history import HistoryEntry, Revision
+from evergraph.playbooks.models import Playbook
 from tests.conformance.store_suite import T2, embedded, playbook_batch, saved_playbook
+
+ADDS = [AddOp(section="s", content=c) for c in ("First.", "Second.", "Third.")]
 
 
 @pytest.fixture
@@ -184,3 +188,32 @@ def test_an_interrupted_playbook_copy_resumes(src: SQLiteGraphStore, tmp_path: P
         assert report.copied["playbook"] == 3
         same_playbooks(src, dst)
     assert not state.exists()
+
+
+# -- what a save writes (both backends: playbook_checks.bullet_writes) ------------------------
+
+
+def test_a_save_writes_the_touched_bullets_and_removes_the_lost_ones() -> None:
+    first = playbook_batch(Playbook(name="p", sections=["s"]), *ADDS)
+    stored = {b.id: None for b in first.playbook.bullets}
+    later = playbook_batch(
+        first.playbook, TagOp(id="s-00002", tag="helpful"), RemoveOp(id="s-00003")
+    )
+    writes = bullet_writes(later, stored)
+    assert writes.added == [] and writes.removed == ["s-00003"]
+    assert [b.id for b in writes.changed] == ["s-00002"]
+    grown = playbook_batch(later.playbook, AddOp(section="s", content="Fourth."))
+    assert [b.id for b in bullet_writes(grown, stored).added] == ["s-00004"]
+
+
+def test_a_save_without_entries_or_with_new_vectors_rewrites_untouched_bullets() -> None:
+    first = playbook_batch(Playbook(name="p", sections=["s"]), *ADDS)
+    refresh = Revision(playbook=embedded(first.playbook), entries=[])
+    stored = {b.id: 3 for b in first.playbook.bullets}
+    assert len(bullet_writes(refresh, stored).changed) == 3
+    tagged = playbook_batch(refresh.playbook, TagOp(id="s-00001", tag="harmful"))
+    assert [b.id for b in bullet_writes(tagged, stored).changed] == ["s-00001"]  # same length
+    unvectored = {**stored, "s-00002": None}
+    assert [b.id for b in bullet_writes(tagged, unvectored).changed] == ["s-00001", "s-00002"]
+    resized = {**stored, "s-00003": 2}
+    assert [b.id for b in bullet_writes(tagged, resized).changed] == ["s-00001", "s-00003"]

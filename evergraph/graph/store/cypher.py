@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from evergraph.errors import UsageError
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source, content_id
 from evergraph.graph.store import neo4j_codec as codec
+from evergraph.graph.store.playbook_checks import BulletWrites
 from evergraph.graph.store.shared import from_us, holds_predicate, name_key, query_terms, to_us
 from evergraph.playbooks.history import HistoryEntry
 from evergraph.playbooks.models import Bullet, Playbook
@@ -587,9 +588,14 @@ BULLET = codec.PropertyCodec(
 )
 
 
-def playbook_version(name: str) -> Statement:
-    """No row when there is no such playbook."""
-    return Statement("MATCH (p:Playbook {name: $name}) RETURN p.version AS version", {"name": name})
+def playbook_state(name: str) -> Statement:
+    """What a save checks and compares against: the version, and each bullet's id and
+    embedding length (null without one). No row when there is no such playbook."""
+    return Statement(
+        "MATCH (p:Playbook {name: $name}) RETURN p.version AS version, "
+        "[(p)-[:HAS]->(b:PlaybookBullet) | {id: b.id, dim: size(b.embedding)}] AS bullets",
+        {"name": name},
+    )
 
 
 def get_playbook(name: str) -> Statement:
@@ -602,21 +608,28 @@ def get_playbook(name: str) -> Statement:
     )
 
 
-def save_playbook(playbook: Playbook) -> Statement:
-    """The playbook's state replaces the stored one whole: a playbook is small (hundreds of
-    bullets) and its history, not its nodes, is what records each change."""
+def save_playbook(playbook: Playbook, writes: BulletWrites) -> Statement:
+    """The playbook's node and only the bullets in `writes` (`playbook_checks.bullet_writes`);
+    the others' nodes are left as they are. New bullets are created, not merged: a MERGE
+    scans the playbook's bullets, which would make saving a new playbook quadratic. FOREACH,
+    unlike UNWIND, keeps the row when a list is empty."""
     return Statement(
         "MERGE (p:Playbook {name: $name}) "
         "SET p.sections = $sections, p.version = $version, p.next_id = $next_id "
-        "WITH p OPTIONAL MATCH (p)-[:HAS]->(old:PlaybookBullet) DETACH DELETE old "
+        "WITH p OPTIONAL MATCH (p)-[:HAS]->(old:PlaybookBullet) WHERE old.id IN $removed "
+        "DETACH DELETE old "
         "WITH DISTINCT p "
-        "UNWIND $bullets AS row CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row",
+        "FOREACH (row IN $added | CREATE (p)-[:HAS]->(b:PlaybookBullet) SET b = row) "
+        "FOREACH (row IN $changed | "
+        "MERGE (p)-[:HAS]->(c:PlaybookBullet {id: row.id}) SET c = row)",
         {
             "name": playbook.name,
             "sections": list(playbook.sections),
             "version": playbook.version,
             "next_id": playbook.next_id,
-            "bullets": [BULLET.properties(b) for b in playbook.bullets],
+            "removed": writes.removed,
+            "added": [BULLET.properties(b) for b in writes.added],
+            "changed": [BULLET.properties(b) for b in writes.changed],
         },
     )
 

@@ -42,7 +42,7 @@ from evergraph.graph.store.cypher import Statement, VectorLabel
 from evergraph.graph.store.neo4j_errors import REFERENCES_FIX, check_version
 from evergraph.graph.store.neo4j_tx import Neo4jTransactions, Rows, run
 from evergraph.graph.store.neo4j_vectors import VectorIndexes
-from evergraph.graph.store.playbook_checks import check_save
+from evergraph.graph.store.playbook_checks import bullet_writes, check_save
 from evergraph.graph.store.shared import (
     check_history,
     evidence_payload,
@@ -446,10 +446,11 @@ class Neo4jGraphStore(Neo4jTransactions):
         pb = revision.playbook
 
         def work(tx: Transaction) -> None:
-            found = run(tx, cypher.playbook_version(pb.name))
+            found = run(tx, cypher.playbook_state(pb.name))
             stored = found[0]["version"] if found else None
             check_save(revision, stored_version=stored, expected_version=expected_version)
-            run(tx, cypher.save_playbook(pb))
+            dims = {b["id"]: b["dim"] for b in found[0]["bullets"]} if found else {}
+            run(tx, cypher.save_playbook(pb, bullet_writes(revision, dims)))
             if revision.entries:
                 run(tx, cypher.append_playbook_entries(pb.name, revision.entries))
 

@@ -78,7 +78,7 @@ class Codec(Generic[M]):
         )
 
 
-def _codec(
+def codec(
     model: type[M],
     table: str,
     *,
@@ -105,22 +105,22 @@ def _codec(
     )
 
 
-SOURCES = _codec(Source, "sources", times=("published_at", "ingested_at"), json_cols=("metadata",))
-CHUNKS = _codec(Chunk, "chunks", vectors=("embedding",))
-ENTITIES = _codec(
+SOURCES = codec(Source, "sources", times=("published_at", "ingested_at"), json_cols=("metadata",))
+CHUNKS = codec(Chunk, "chunks", vectors=("embedding",))
+ENTITIES = codec(
     Entity,
     "entities",
     times=("first_seen", "last_seen"),
     json_cols=("aliases", "merges"),
     vectors=("embedding",),
 )
-FACTS = _codec(
+FACTS = codec(
     Fact,
     "facts",
     times=("valid_from", "valid_to", "recorded_at", "retired_at", "last_seen"),
     extra={"status": (status_value, FactStatus)},
 )
-EVIDENCE = _codec(Evidence, "evidence", times=("extracted_at",))
+EVIDENCE = codec(Evidence, "evidence", times=("extracted_at",))
 
 UPSERT_SOURCE = SOURCES.upsert_sql()
 UPSERT_CHUNK = CHUNKS.upsert_sql()

@@ -11,18 +11,21 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from evergraph.graph.store.playbook_checks import check_save
-from evergraph.graph.store.sqlite_codec import _codec
+from evergraph.graph.store.playbook_checks import bullet_writes, check_save
+from evergraph.graph.store.sqlite_codec import codec
 from evergraph.playbooks.history import HistoryEntry, Revision
 from evergraph.playbooks.models import Bullet, Playbook, id_number
 
-BULLETS = _codec(
+BULLETS = codec(
     Bullet, "playbook_bullets", times=("created_at", "updated_at"), vectors=("embedding",)
 )
-_INSERT_BULLET = (
+_UPSERT_BULLET = (
     f"INSERT INTO playbook_bullets (playbook, {BULLETS.select}) "
-    f"VALUES (?, {', '.join('?' for _ in BULLETS.columns)})"
+    f"VALUES (?, {', '.join('?' for _ in BULLETS.columns)}) "
+    "ON CONFLICT (playbook, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in BULLETS.columns if c != "id")
 )
+_FLOAT32 = 4  # bytes a dimension of a stored embedding
 
 
 def get(conn: sqlite3.Connection, name: str) -> Playbook | None:
@@ -41,19 +44,29 @@ def get(conn: sqlite3.Connection, name: str) -> Playbook | None:
 
 
 def save(conn: sqlite3.Connection, revision: Revision, *, expected_version: int) -> None:
-    """The caller's transaction makes the version check and the writes one atomic step."""
+    """The caller's transaction makes the version check and the writes one atomic step. Of
+    the stored bullets only ids and blob lengths are read, for `bullet_writes`: no decoding."""
     pb = revision.playbook
     row = conn.execute("SELECT version FROM playbooks WHERE name = ?", (pb.name,)).fetchone()
     stored = None if row is None else int(row[0])
     check_save(revision, stored_version=stored, expected_version=expected_version)
+    dims = conn.execute(
+        "SELECT id, length(embedding) FROM playbook_bullets WHERE playbook = ?", (pb.name,)
+    )
+    writes = bullet_writes(revision, {i: n and n // _FLOAT32 for i, n in dims})
     conn.execute(
         "INSERT INTO playbooks (name, sections, version, next_id) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (name) DO UPDATE SET sections = excluded.sections, "
         "version = excluded.version, next_id = excluded.next_id",
         (pb.name, json.dumps(pb.sections), pb.version, pb.next_id),
     )
-    conn.execute("DELETE FROM playbook_bullets WHERE playbook = ?", (pb.name,))
-    conn.executemany(_INSERT_BULLET, ([pb.name, *BULLETS.row(b)] for b in pb.bullets))
+    conn.executemany(
+        "DELETE FROM playbook_bullets WHERE playbook = ? AND id = ?",
+        ((pb.name, i) for i in writes.removed),
+    )
+    conn.executemany(
+        _UPSERT_BULLET, ([pb.name, *BULLETS.row(b)] for b in (*writes.added, *writes.changed))
+    )
     conn.executemany(
         "INSERT INTO playbook_history (playbook, seq, entry) VALUES (?, ?, ?)",
         ((pb.name, e.seq, e.model_dump_json()) for e in revision.entries),

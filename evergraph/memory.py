@@ -10,9 +10,8 @@ transaction. Another writer may have saved in between (two workers, one playbook
 store refuses the stale write, and the same reflection's ops are applied again to the newer
 playbook — code, not another model call.
 
-The one module of playbooks/ that imports agents/ (DESIGN.md has them the other way): it is
-the application's entry point, composing the agents over the playbook rules, and lives here
-because that is where applications are told to find it.
+It composes the ACE agents over the playbook rules, so it sits above agents/, beside the CLI
+and the server that use it (DESIGN.md: playbooks/ never imports agents/).
 """
 
 from __future__ import annotations
