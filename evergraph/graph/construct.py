@@ -1,4 +1,8 @@
-"""The constructor: one document's candidate facts into the graph, in ONE store transaction.
+"""The constructor: documents' candidate facts into the graph, each document all or nothing.
+
+`integrate` takes one document in one store transaction; `integrate_many` takes several, in
+date order, in one transaction (a batch: one commit, one write per table, facts and entities
+that the documents share read once), with the same result as one by one (see `_Batch`).
 
 1. Content stored already (same source id): nothing to do; the report says `skipped`.
 2. The source and its chunks are written (chunks without an embedding are embedded).
@@ -22,7 +26,8 @@ moves earlier when an earlier document states it too), `recorded_at`/`retired_at
 documents). Callers integrate documents in date order, but any order gives the same timelines.
 
 Ids are deterministic (`ids.py`), so integrating again finds what the first run wrote; the
-per-document work is a handful of batched store calls, not a query per fact.
+per-document work is a handful of store reads, not a query per fact, and the writes are made
+once per batch.
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ from evergraph.errors import UsageError
 from evergraph.graph import ids
 from evergraph.graph.candidates import CandidateFact, DocumentExtraction, Mention
 from evergraph.graph.confidence import CONFIDENCE_CAP, check_cap, noisy_or, recounted
-from evergraph.graph.models import Chunk, Evidence, Fact, FactStatus, Source, utcnow
+from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source, utcnow
 from evergraph.graph.resolve import Resolution, Resolver, ResolveSettings
 from evergraph.graph.schema import GraphSchema
 from evergraph.graph.store.base import GraphStore
 from evergraph.graph.timeline import Timeline, before, key_of, object_key
 
 SUPERSEDED_SOURCE = "source superseded"
+_NEW: tuple[object, ...] = (None, None, None, None)  # the state "before" of a new fact
 
 
 @dataclass(frozen=True)
@@ -102,62 +108,99 @@ class _Assertion:
 
 
 class _Ledger:
-    """The facts one integration reads and changes, each held once, written at the end."""
+    """The facts a batch of documents reads and changes, each held once, written at the end.
+
+    Shared by the documents of a batch, so a fact or a timeline is read once per batch; each
+    document's retirements and contests are counted against `before`, the state of every fact
+    it may change as it was when the document began (`begin`)."""
 
     def __init__(self, store: GraphStore) -> None:
         self.store = store
         self.facts: dict[str, Fact] = {}
-        self.loaded: dict[str, tuple[object, ...]] = {}  # id -> retirement state as read
-        self.changed: dict[str, Fact] = {}
+        self.changed: dict[str, Fact] = {}  # what the batch writes
+        self.before: dict[str, tuple[object, ...]] = {}  # this document's: id -> state
+        self.touched: dict[str, Fact] = {}  # by this document
+        self._absent: set[str] = set()  # ids read and not found
         self._histories: dict[tuple[str, str], list[Fact]] = {}
+        self._created: dict[tuple[str, str], list[Fact]] = {}  # not in the store yet
 
     @staticmethod
     def _state(f: Fact) -> tuple[object, ...]:
         return f.retired_at, f.status, f.valid_to, f.retire_reason
 
+    def begin(self) -> None:
+        self.before, self.touched = {}, {}
+
+    def _seen(self, facts: Sequence[Fact]) -> None:
+        for f in facts:
+            self.before.setdefault(f.id, self._state(f))
+
     def load(self, facts: Sequence[Fact]) -> list[Fact]:
         for f in facts:
-            if f.id not in self.facts:
-                self.facts[f.id] = f
-                self.loaded[f.id] = self._state(f)
-        return [self.facts[f.id] for f in facts]
+            self.facts.setdefault(f.id, f)
+        held = [self.facts[f.id] for f in facts]
+        self._seen(held)
+        return held
+
+    def fetch(self, fact_ids: Sequence[str]) -> None:
+        """Hold these facts (read once per batch; an id read and not found is not re-read)."""
+        wanted = [i for i in dict.fromkeys(fact_ids) if i not in self.facts]
+        wanted = [i for i in wanted if i not in self._absent]
+        found = self.store.get_facts(wanted) if wanted else []
+        self._absent.update(set(wanted) - {f.id for f in found})
+        self.load(found)
+        self._seen([self.facts[i] for i in fact_ids if i in self.facts])
 
     def prefetch(self, pairs: set[tuple[str, str]]) -> None:
         """Read the records of these (subject, predicate) pairs, all in one query."""
         wanted = sorted(pairs - self._histories.keys())
-        for key in wanted:
+        for key in wanted:  # with the records this batch created before the pair was read
             self._histories[key] = []
         for f in self.load(self.store.facts_by_subject(wanted)) if wanted else []:
             self._histories[(f.subject_id, f.predicate)].append(f)
+        for key in wanted:
+            self._histories[key] += self._created.pop(key, [])
+        for key in pairs:
+            self._seen(self._histories[key])
 
     def history(self, subject_id: str, predicate: str) -> list[Fact]:
-        """Every record of (subject, predicate), whatever its time and status."""
-        self.prefetch({(subject_id, predicate)})
-        return self._histories[(subject_id, predicate)]
+        """Every record of (subject, predicate), whatever its time and status. (A cached
+        pair was prefetched when the document began, or is of a non-functional predicate,
+        whose records never change state: no snapshot to take.)"""
+        key = (subject_id, predicate)
+        if key not in self._histories:
+            self.prefetch({key})
+        return self._histories[key]
 
     def add(self, fact: Fact) -> None:
         self.facts[fact.id] = fact
+        self.before[fact.id] = _NEW
         self.touch(fact)
-        history = self._histories.get((fact.subject_id, fact.predicate))
+        key = (fact.subject_id, fact.predicate)
+        history = self._histories.get(key)
         if history is not None:
             history.append(fact)
+        else:
+            self._created.setdefault(key, []).append(fact)
 
     def touch(self, *facts: Fact) -> None:
-        self.changed.update((f.id, f) for f in facts)
+        for f in facts:
+            self.changed[f.id] = self.touched[f.id] = f
 
     def retirements(self) -> list[Fact]:
+        """The facts this document retired, or whose retirement it changed."""
         return [
             f
-            for f in self.changed.values()
-            if f.retired_at is not None and self.loaded.get(f.id) != self._state(f)
+            for f in self.touched.values()
+            if f.retired_at is not None and self.before.get(f.id) != self._state(f)
         ]
 
     def newly_contested(self) -> int:
         return sum(
             1
-            for f in self.changed.values()
+            for f in self.touched.values()
             if f.status is FactStatus.CONTESTED
-            and (f.id not in self.loaded or self.loaded[f.id][1] is not FactStatus.CONTESTED)
+            and self.before.get(f.id, _NEW)[1] is not FactStatus.CONTESTED
         )
 
 
@@ -171,6 +214,8 @@ class _Document:
         schema: GraphSchema,
         settings: IntegrateSettings,
         now: datetime,
+        ledger: _Ledger,
+        functional: dict[str, bool],
     ) -> None:
         self.store = store
         self.source = source
@@ -180,16 +225,19 @@ class _Document:
         self.now = now
         self.when = source.published_at
         self.seen = source.published_at or now
-        self.ledger = _Ledger(store)
+        self.ledger = ledger
+        self.functional_predicates = functional
         self.report = IntegrationReport(documents=1)
+        ledger.begin()
 
-    def supersede_older_versions(self) -> list[Fact]:
-        """Withdraw what older versions of this document said; returns the facts they
-        supported, recounted (possibly without any evidence left)."""
+    def supersede(self, older: Sequence[Source]) -> list[Fact]:
+        """Withdraw what older versions of this document said (the batch wrote what it had
+        first: this reads evidence back); returns the facts they supported, recounted
+        (possibly without any evidence left)."""
+        if not older:
+            return []
         supported: set[str] = set()
-        for old in self.store.find_sources(self.source.key):
-            if old.id == self.source.id:
-                continue
+        for old in older:
             evidence = self.store.evidence_from(old.id)
             self.store.remove_evidence(evidence)
             self.store.delete_source(old.id)  # its chunks; its facts have no evidence from it
@@ -240,7 +288,10 @@ class _Document:
         return f
 
     def functional(self, a: _Assertion) -> bool:
-        return self.schema.is_functional(a.predicate)
+        found = self.functional_predicates.get(a.predicate)
+        if found is None:  # the schema is searched once per predicate and batch
+            found = self.functional_predicates[a.predicate] = self.schema.is_functional(a.predicate)
+        return found
 
     def assert_fact(self, a: _Assertion) -> Fact:
         if self.functional(a):
@@ -311,16 +362,24 @@ def _check(source: Source, chunks: Sequence[Chunk], extraction: DocumentExtracti
         )
 
 
-def _embedded(embedder: Embedder, chunks: Sequence[Chunk]) -> list[Chunk]:
-    missing = [c for c in chunks if c.embedding is None]
-    if not missing:
-        return list(chunks)
-    vectors = dict(
-        zip((c.id for c in missing), embedder.embed([c.text for c in missing]), strict=True)
+Item = tuple[Source, Sequence[Chunk], DocumentExtraction]  # a document and its extraction
+Outcome = IntegrationReport | Exception  # a document's report, or why it was not integrated
+
+
+def _embedded(embedder: Embedder, documents: Sequence[Sequence[Chunk]]) -> list[list[Chunk]]:
+    """The chunks of every document, those without an embedding embedded in one call."""
+    missing = [c for chunks in documents for c in chunks if c.embedding is None]
+    vectors = (
+        dict(zip((c.id for c in missing), embedder.embed([c.text for c in missing]), strict=True))
+        if missing
+        else {}
     )
     return [
-        c if c.id not in vectors else c.model_copy(update={"embedding": vectors[c.id].tolist()})
-        for c in chunks
+        [
+            c if c.id not in vectors else c.model_copy(update={"embedding": vectors[c.id].tolist()})
+            for c in chunks
+        ]
+        for chunks in documents
     ]
 
 
@@ -331,6 +390,164 @@ def _mentions(extraction: DocumentExtraction) -> list[Mention]:
         if c.object is not None:
             found.append(c.object)
     return found
+
+
+class _Batch:
+    """Documents integrated in date order in one transaction, over one ledger, their writes
+    held and made once at the end: per document that saves a commit (WAL pages of five tables
+    and the full-text index), a dozen statements, and rereading the facts and entities that
+    documents share. A document that replaces an older version reads evidence back from the
+    store, so what the batch holds is written before it."""
+
+    def __init__(
+        self,
+        store: GraphStore,
+        embedder: Embedder,
+        schema: GraphSchema,
+        settings: IntegrateSettings,
+        resolver: Resolver,
+        now: datetime,
+    ) -> None:
+        self.store, self.embedder, self.schema = store, embedder, schema
+        self.settings, self.resolver, self.now = settings, resolver, now
+        self.functional: dict[str, bool] = {}
+        self._hold()
+
+    def _hold(self) -> None:
+        self.ledger = _Ledger(self.store)
+        self.keys: set[str] = set()
+        self.sources: list[Source] = []
+        self.chunks: list[Chunk] = []
+        self.entities: dict[str, Entity] = {}
+        self.evidence: dict[tuple[str, str, str, str, str], Evidence] = {}
+        self.retired: list[Fact] = []  # copies as each document left them, in order
+
+    def _write(self) -> None:
+        """What the batch holds, in the order the records refer to each other."""
+        if self.sources:
+            self.store.upsert_sources(self.sources)
+            self.store.upsert_chunks(self.chunks)
+            self.store.upsert_entities(list(self.entities.values()))
+            self.store.upsert_facts(list(self.ledger.changed.values()))
+            self.store.add_evidence(list(self.evidence.values()))
+            for f in self.retired:  # logged once per document that retired it, as alone
+                self.store.retire_fact(
+                    f.id, at=self.now, reason=f.retire_reason, status=f.status, valid_to=f.valid_to
+                )
+        self._hold()
+
+    def run(self, items: Sequence[Item]) -> list[IntegrationReport]:
+        with self.store.transaction():
+            fresh: dict[str, int] = {}  # source id -> the item that integrates it
+            for i, (source, _, _) in enumerate(items):
+                if source.id not in fresh and self.store.get_source(source.id) is None:
+                    fresh[source.id] = i
+            todo = sorted(fresh.values())
+            embedded = _embedded(self.embedder, [items[i][1] for i in todo])
+            chunks = dict(zip(todo, embedded, strict=True))
+            self.resolver.prepare([_mentions(items[i][2]) for i in todo])
+            reports = [
+                self._document(source, chunks[i], extraction)
+                if i in chunks
+                else IntegrationReport(documents=1, skipped=1)
+                for i, (source, _, extraction) in enumerate(items)
+            ]
+            self._write()
+        return reports
+
+    def _document(
+        self, source: Source, chunks: list[Chunk], extraction: DocumentExtraction
+    ) -> IntegrationReport:
+        if source.key and source.key in self.keys:
+            self._write()  # an older version is held: store it, then replace it
+        found = self.store.find_sources(source.key) if source.key else []
+        older = [s for s in found if s.id != source.id]
+        if older:
+            self._write()
+        if source.key:
+            self.keys.add(source.key)
+        doc = _Document(
+            self.store, source, self.schema, self.settings, self.now, self.ledger, self.functional
+        )
+        self.sources.append(source)
+        self.chunks += chunks
+        withdrawn = doc.supersede(older)
+        resolution = self.resolver.resolve(
+            _mentions(extraction), source_id=source.id, seen=doc.seen, now=self.now
+        )
+        assertions = doc.assertions(extraction, resolution)
+        self.ledger.fetch([a.base_id for a in assertions])
+        self.ledger.prefetch({(a.subject_id, a.predicate) for a in assertions if doc.functional(a)})
+        evidence: dict[tuple[str, str, str, str, str], Evidence] = {}
+        for a in assertions:
+            fact = doc.assert_fact(a)
+            for e in doc.evidence(fact, a, extraction.model):
+                evidence[(e.fact_id, e.source_id, e.chunk_id or "", e.quote, e.model)] = e
+        doc.retire_orphans(withdrawn)
+        self.entities.update(resolution.entities)
+        self.evidence.update(evidence)
+        retired = self.ledger.retirements()
+        self.retired += [f.model_copy() for f in retired]
+        r = doc.report
+        r.entities_created, r.merges = resolution.created, resolution.merged
+        r.retired, r.contested = len(retired), self.ledger.newly_contested()
+        r.evidence_added = len(evidence)
+        return r
+
+
+def integrate_many(
+    store: GraphStore,
+    items: Sequence[Item],
+    *,
+    embedder: Embedder,
+    schema: GraphSchema | None = None,
+    now: datetime | None = None,
+    resolver: Resolver | None = None,
+    settings: IntegrateSettings | None = None,
+) -> list[Outcome]:
+    """Integrate documents (in the order given: date order) in one transaction, with the
+    rules of `integrate`; the result is the same as integrating them one by one.
+
+    Each document is all or nothing: one that fails (bad input, a store error) is not
+    written and its outcome is the exception; the others are integrated. Bad input is found
+    before anything is written; any other failure rolls the batch back, and its documents are
+    then integrated one at a time, each in its own transaction, so that only the failing one
+    is lost. (Inside a transaction the caller opened, a failure fails that transaction.)"""
+    settings = settings or IntegrateSettings()
+    resolver = resolver or Resolver(store, embedder, settings.resolve)
+    now = now or utcnow()
+    batch = _Batch(store, embedder, schema or GraphSchema(), settings, resolver, now)
+    outcomes: dict[int, Outcome] = {}
+    valid: list[int] = []
+    for i, item in enumerate(items):
+        try:
+            _check(*item)
+            valid.append(i)
+        except UsageError as e:
+            outcomes[i] = e
+
+    def attempt(group: list[int]) -> Exception | None:
+        nonlocal batch
+        try:
+            reports = batch.run([items[i] for i in group])
+        except Exception as e:
+            resolver.forget()  # it may know entities the rollback took back
+            batch = _Batch(store, embedder, batch.schema, settings, resolver, now)
+            return e
+        except BaseException:
+            resolver.forget()
+            raise
+        outcomes.update(zip(group, reports, strict=True))
+        return None
+
+    failed = attempt(valid) if valid else None
+    if failed is not None and len(valid) == 1:
+        outcomes[valid[0]] = failed
+    elif failed is not None:  # only now, each document alone
+        for i in valid:
+            if (error := attempt([i])) is not None:
+                outcomes[i] = error
+    return [outcomes[i] for i in range(len(items))]
 
 
 def integrate(
@@ -345,49 +562,20 @@ def integrate(
     resolver: Resolver | None = None,
     settings: IntegrateSettings | None = None,
 ) -> IntegrationReport:
-    """Integrate one document (see the module docstring for the rules), in one transaction.
+    """Integrate one document (see the module docstring for the rules), in one transaction:
+    a batch of one (`integrate_many`), raising what failed it.
 
     Pass one `Resolver` for a whole batch: it caches entity names between documents (without
     one, each call reads every entity name once)."""
-    _check(source, chunks, extraction)
-    settings = settings or IntegrateSettings()
-    resolver = resolver or Resolver(store, embedder, settings.resolve)
-    now = now or utcnow()
-    try:
-        with store.transaction():
-            if store.get_source(source.id) is not None:
-                return IntegrationReport(documents=1, skipped=1)
-            doc = _Document(store, source, schema or GraphSchema(), settings, now)
-            store.upsert_sources([source])
-            store.upsert_chunks(_embedded(embedder, chunks))
-            withdrawn = doc.supersede_older_versions() if source.key else []
-            resolution = resolver.resolve(
-                _mentions(extraction), source_id=source.id, seen=doc.seen, now=now
-            )
-            assertions = doc.assertions(extraction, resolution)
-            doc.ledger.load(store.get_facts([a.base_id for a in assertions]))
-            doc.ledger.prefetch(
-                {(a.subject_id, a.predicate) for a in assertions if doc.functional(a)}
-            )
-            evidence: dict[tuple[str, str, str], Evidence] = {}
-            for a in assertions:
-                fact = doc.assert_fact(a)
-                for e in doc.evidence(fact, a, extraction.model):
-                    evidence[(e.fact_id, e.chunk_id or "", e.quote)] = e
-            doc.retire_orphans(withdrawn)
-            store.upsert_entities(list(resolution.entities.values()))
-            store.upsert_facts(list(doc.ledger.changed.values()))
-            store.add_evidence(list(evidence.values()))
-            retired = doc.ledger.retirements()
-            for f in retired:
-                store.retire_fact(
-                    f.id, at=now, reason=f.retire_reason, status=f.status, valid_to=f.valid_to
-                )
-    except BaseException:
-        resolver.forget()  # it may know entities the rollback took back
-        raise
-    r = doc.report
-    r.entities_created, r.merges = resolution.created, resolution.merged
-    r.retired, r.contested = len(retired), doc.ledger.newly_contested()
-    r.evidence_added = len(evidence)
-    return r
+    (outcome,) = integrate_many(
+        store,
+        [(source, chunks, extraction)],
+        embedder=embedder,
+        schema=schema,
+        now=now,
+        resolver=resolver,
+        settings=settings,
+    )
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

@@ -48,6 +48,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -58,13 +59,19 @@ from evergraph.graph.ids import entity_id
 from evergraph.graph.models import Entity, Merge
 from evergraph.graph.names import NameIndex, normalise, vetoed
 from evergraph.graph.store.base import GraphStore
-from evergraph.graph.store.shared import name_key
+from evergraph.graph.store.shared import name_key as _name_key
 
 FUZZY_THRESHOLD = 95.0
 EMBEDDING_THRESHOLD = 0.95
 KEPT_ENTITIES = 20_000  # records kept between documents (the popular ones recur)
 MentionKey = tuple[str, str]  # (case-folded name, type)
 Vector = npt.NDArray[np.float32]  # one row of `Embedder.embed`
+_Hit = tuple[float, str, str]  # (cosine, entity id, entity name)
+
+
+# Names recur in every document that mentions them: fold each once (a third of resolution's
+# time went to Unicode normalisation of the same few thousand names).
+name_key = lru_cache(maxsize=1 << 17)(_name_key)
 
 
 def mention_key(name: str, type: str) -> MentionKey:
@@ -138,15 +145,75 @@ class Resolver:
         self._known: dict[MentionKey, str] = {}  # names resolved before
         self._index: dict[str, NameIndex] | None = None  # type -> names, loaded on first use
         self._records: OrderedDict[str, Entity] = OrderedDict()  # least recently used first
+        self._prepared: dict[MentionKey, tuple[Vector, list[_Hit]]] = {}  # this batch's names
+        self._batch: dict[str, tuple[Entity, Vector]] = {}  # created since `prepare`
+        self._batch_by_type: dict[str, list[tuple[Entity, Vector]]] = {}
+        self._stored: dict[MentionKey, Entity] = {}  # this batch's names found by id
 
     def forget(self) -> None:
         """Drop what is cached (after a rollback, another writer, or an unmerge)."""
         self._known.clear()
         self._index = None
         self._records.clear()
+        self._prepared.clear()
+        self._batch.clear()
+        self._batch_by_type.clear()
+        self._stored.clear()
+
+    def prepare(self, documents: Sequence[Sequence[Mention]]) -> None:
+        """Before a batch of documents: for the names that no known name matches exactly,
+        read which have a stored entity of their id, embed them in one call, and search the
+        stored entities for all of them in one matrix product (entities the batch creates are
+        searched in memory). `resolve` then uses all three instead of a read, an embedding
+        call and a search per document."""
+        self._prepared.clear()
+        self._batch.clear()
+        self._batch_by_type.clear()
+        self._stored.clear()
+        names: dict[MentionKey, Mention] = {}
+        for mentions in documents:
+            for m in mentions:
+                key = mention_key(m.name, m.type)
+                if key not in names and self._exact(m.name, m.type) is None:
+                    names[key] = m
+        self._search(names)
+
+    def _guard(self, names: dict[MentionKey, Mention]) -> None:
+        """Which of these names have an entity of their id in the store, in one read (once
+        per batch: inside its transaction no one else writes)."""
+        ids: dict[str, list[MentionKey]] = {}
+        for key, m in names.items():
+            ids.setdefault(entity_id(m.type, m.name), []).append(key)
+        for e in self.store.get_entities(list(ids)) if ids else []:
+            self._stored.update((key, e) for key in ids[e.id])
+
+    def _search(self, names: dict[MentionKey, Mention]) -> None:
+        """Guard, embed and search these names (see `prepare`)."""
+        self._guard(names)
+        if not names:
+            return
+        vectors = self.embedder.embed([m.name for m in names.values()])
+        threshold = self.settings.embedding_threshold
+        hits: list[list[_Hit]] = [[] for _ in names]
+        if threshold <= 1.0:
+            many = getattr(self.store, "search_entities_vectors", None)
+            types = [m.type for m in names.values()]
+            k = self.settings.candidates
+            found = (
+                many(vectors, types=types, k=k, min_score=threshold)
+                if many is not None
+                else [
+                    self.store.search_entities_vector(v.tolist(), k=k, type=t)
+                    for v, t in zip(vectors, types, strict=True)
+                ]
+            )
+            hits = [[(s, e.id, e.name) for e, s in h if s >= threshold] for h in found]
+        self._prepared.update(zip(names, zip(vectors, hits, strict=True), strict=True))
 
     def _entities(self, ids: set[str]) -> dict[str, Entity]:
         """Current records, from the cache or the store; the cache keeps the latest ones."""
+        for eid in ids & self._batch.keys():  # not written yet: never evicted
+            self._records[eid] = self._batch[eid][0]
         missing = sorted(i for i in ids if i not in self._records)
         self._records.update((e.id, e) for e in self.store.get_entities(missing))
         for eid in ids:
@@ -187,22 +254,20 @@ class Resolver:
             if (match := self._cheap(m)) is not None:
                 matches[key] = match
         pending = [(key, m) for key, m in unique.items() if key not in matches]
-        if pending:  # one read guards against an entity of the same id written behind our back
-            stored = self.store.get_entities([entity_id(m.type, m.name) for _, m in pending])
-            for e in stored:
-                self._remember(e, [e.name, *e.aliases])
-            found = {e.id for e in stored}
-            for key, m in pending:
-                if (eid := entity_id(m.type, m.name)) in found:
-                    matches[key] = _Match(eid, "exact", 100.0)
+        if pending:  # a read guards against an entity of the same id written behind our back
+            self._search({key: m for key, m in pending if key not in self._prepared})
+            for key, _ in pending:
+                if (e := self._stored.get(key)) is not None:
+                    self._remember(e, [e.name, *e.aliases])
+                    matches[key] = _Match(e.id, "exact", 100.0)
             pending = [(key, m) for key, m in pending if key not in matches]
         created = _Created()
         if pending:
-            vectors = self.embedder.embed([m.name for _, m in pending])
-            for (key, m), vector in zip(pending, vectors, strict=True):
+            for key, m in pending:
+                vector, hits = self._prepared[key]
                 matches[key] = (
                     self._in_document(m, created)
-                    or self._by_embedding(m, vector, created)
+                    or self._by_embedding(m, vector, hits)
                     or self._create(m, vector, seen, created)
                 )
         return self._apply(unique, matches, created, source_id=source_id, seen=seen, now=now)
@@ -224,22 +289,21 @@ class Resolver:
         best = None if names is None else names.best(m.name, self.settings.fuzzy_threshold)
         return None if best is None else _Match(best[0], "fuzzy", best[1])
 
-    def _by_embedding(self, m: Mention, vector: Vector, created: _Created) -> _Match | None:
-        """The most similar entity of the type (stored, or created earlier in this document)
-        above the threshold whose name no veto rules out."""
+    def _by_embedding(self, m: Mention, vector: Vector, hits: list[_Hit]) -> _Match | None:
+        """The most similar entity of the type (stored, or created earlier in this batch)
+        above the threshold whose name no veto rules out; `hits` are the stored ones."""
         threshold = self.settings.embedding_threshold
         if threshold > 1.0:
             return None
-        query = vector.tolist()
-        hits = self.store.search_entities_vector(query, k=1, type=m.type)
-        if hits and hits[0][1] >= threshold:  # worth more candidates, in case of a veto
-            hits = self.store.search_entities_vector(query, k=self.settings.candidates, type=m.type)
-        scored = [(score, e.id, e.name) for e, score in hits]
-        scored += [
-            (float(v @ vector), e.id, e.name)
-            for e, v in created.entities.values()
-            if e.type == m.type
-        ]
+        scored = list(hits)
+        created = self._batch_by_type.get(m.type)
+        if created:  # one product for the entities of the type this batch created
+            scores = np.einsum("nd,d->n", np.asarray([v for _, v in created]), vector)
+            scored += [
+                (float(score), e.id, e.name)
+                for (e, _), score in zip(created, scores, strict=True)
+                if score >= threshold
+            ]
         query = normalise(m.name)
         for score, eid, name in sorted(scored, reverse=True):
             if score < threshold:
@@ -259,6 +323,8 @@ class Resolver:
             last_seen=seen,
         )
         created.add(entity, vector)
+        self._batch[entity.id] = (entity, vector)
+        self._batch_by_type.setdefault(entity.type, []).append((entity, vector))
         self._remember(entity, [entity.name, *entity.aliases])
         return _Match(entity.id, "new", 0.0)
 

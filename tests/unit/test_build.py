@@ -256,3 +256,49 @@ def test_with_the_real_constructor_facts_carry_evidence_and_time(
     assert fact.confidence == 0.95  # 3 of 3 samples agree: capped
     (evidence,) = store.evidence_for(fact.id)
     assert evidence.quote == "Telescope T1 observed galaxy G1" and evidence.agreement == 1.0
+
+
+class BatchingIntegrate(RecordingIntegrate):
+    """`RecordingIntegrate` that also takes the documents extracted already together
+    (`many`, as the real constructor does), each all or nothing; records the batch sizes."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        super().__init__(fail_on)
+        self.batches: list[list[str]] = []
+
+    def many(
+        self, store: GraphStore, items: Sequence[tuple[Source, Sequence[Chunk], DocumentExtraction]]
+    ) -> list[Counts | Exception]:
+        self.batches.append([source.title for source, _, _ in items])
+        out: list[Counts | Exception] = []
+        for item in items:
+            try:
+                out.append(self(store, *item))
+            except RuntimeError as e:
+                out.append(e)
+        return out
+
+
+def test_documents_extracted_together_are_integrated_together_in_date_order(
+    store: SQLiteGraphStore, tmp_path: Path
+) -> None:
+    integrate = BatchingIntegrate()
+    seen: list[Progress] = []
+    build(store, integrate, tmp_path / "cp.db", concurrency=3, progress=seen)
+    assert integrate.order == DATE_ORDER
+    assert any(len(b) > 1 for b in integrate.batches)  # later documents answered sooner
+    assert [p.done for p in seen] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_failure_in_a_batch_then_resume_duplicates_and_loses_nothing(
+    store: SQLiteGraphStore, tmp_path: Path
+) -> None:
+    integrate = BatchingIntegrate(fail_on="doc3")
+    with pytest.raises(RuntimeError, match="integration failed"):
+        build(store, integrate, tmp_path / "cp.db", concurrency=3)
+    assert "doc3" not in integrate.order and store.stats().sources == len(integrate.order)
+
+    summary = build(store, integrate, tmp_path / "cp.db", concurrency=3)
+    assert summary.resumed
+    assert sorted(integrate.order) == sorted(DATE_ORDER)  # each document exactly once
+    assert store.stats().sources == 6

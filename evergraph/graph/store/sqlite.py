@@ -24,6 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from evergraph.errors import EvergraphError, StoreError, StoreFormatError, UsageError
@@ -279,7 +280,17 @@ class SQLiteGraphStore:
     def add_evidence(self, evidence: Sequence[Evidence]) -> None:
         with self._writing():
             self._conn.executemany(ADD_EVIDENCE, map(EVIDENCE.row, evidence))
-            self._log("add", "evidence", ((e.fact_id, evidence_payload(e)) for e in evidence))
+            # `evidence_payload` built by SQLite in one statement, as in `_log_upserts`
+            self._conn.execute(
+                "INSERT INTO changes (at, op, kind, item_id, payload) "
+                "SELECT ?, 'add', 'evidence', json_extract(value, '$[0]'), "
+                "json_object('source_id', json_extract(value, '$[1]'), "
+                "'chunk_id', json_extract(value, '$[2]')) FROM json_each(?)",
+                (
+                    to_us(utcnow()),
+                    json.dumps([[e.fact_id, e.source_id, e.chunk_id] for e in evidence]),
+                ),
+            )
 
     def retire_fact(
         self,
@@ -515,6 +526,23 @@ class SQLiteGraphStore:
         self, vector: Sequence[float], *, k: int = 10, type: str | None = None
     ) -> list[tuple[Entity, float]]:
         return self._vector_search(self._entity_vectors, ENTITIES, vector, k, type)
+
+    def search_entities_vectors(
+        self,
+        vectors: Sequence[Sequence[float]],
+        *,
+        types: Sequence[str | None],
+        k: int = 10,
+        min_score: float = -1.0,
+    ) -> list[list[tuple[Entity, float]]]:
+        """`search_entities_vector` for many vectors at once (entity resolution of a batch):
+        one matrix product per type, and only hits scoring `min_score` or more are read."""
+        with self._reading():
+            found = self._entity_vectors.search_many(
+                np.asarray(vectors, dtype=np.float32), k, labels=types, min_score=min_score
+            )
+            records = self._by_rowid(ENTITIES, [rowid for hits in found for rowid, _ in hits])
+        return [[(records[r], s) for r, s in hits if r in records] for hits in found]
 
     def scan(
         self, kind: type[Record], *, after: str = "", limit: int = 1000
