@@ -76,6 +76,11 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-ground-truth", action="store_true", help="learn without the gold")
     p.add_argument("--budget", type=int, default=AceSettings().budget, help="playbook tokens")
     p.add_argument("--reflect-rounds", type=int, default=1)
+    p.add_argument(
+        "--curator-removes",
+        action="store_true",
+        help="let the curator REMOVE bullets (default: only the counters prune)",
+    )
     for role in ("generate", "reflect", "curate"):
         default = getattr(AceSettings(), f"{role}_tokens")
         p.add_argument(f"--{role}-tokens", type=int, default=default, help="max_tokens a call")
@@ -103,6 +108,7 @@ async def run_file(
     settings = AceSettings(
         budget=args.budget,
         reflect_rounds=args.reflect_rounds,
+        curator_removes=args.curator_removes,
         generate_tokens=args.generate_tokens,
         reflect_tokens=args.reflect_tokens,
         curate_tokens=args.curate_tokens,

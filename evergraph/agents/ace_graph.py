@@ -200,8 +200,11 @@ class AceAgent:
                 sections=playbook.sections,
                 max_ops=max_ops,
                 task_chars=self.settings.task_chars,
+                remove=self.settings.curator_removes,
             ),
-            curate_model(playbook.sections, shown.bullet_ids, max_ops),
+            curate_model(
+                playbook.sections, shown.bullet_ids, max_ops, remove=self.settings.curator_removes
+            ),
             self.settings.curate_tokens,
         )
         # back to the plain op types: the checkpointer stores them by class name

@@ -58,14 +58,18 @@ class CurateOut(BaseModel):
     operations: list[DeltaOp] = Field(max_length=MAX_OPS, description=_OPERATIONS)
 
 
-def curate_model(sections: Sequence[str], ids: Sequence[str], max_ops: int) -> type[CurateOut]:
+def curate_model(
+    sections: Sequence[str], ids: Sequence[str], max_ops: int, *, remove: bool = False
+) -> type[CurateOut]:
     """`CurateOut` limited to the edits that can apply: the playbook's sections and the ids the
-    curator was shown, ADD alone on an empty playbook, no MERGE below two bullets; TAG is the
-    reflector's. With a fixed schema the 1.5B curator of an empty playbook proposed REMOVE of
-    ids "1", "2", "3" (every one rejected, the playbook never grew)."""
+    curator was shown, ADD alone on an empty playbook, no MERGE below two bullets, REMOVE only
+    when asked; TAG is the reflector's. With a fixed schema the 1.5B curator of an empty
+    playbook proposed REMOVE of ids "1", "2", "3" (every one rejected, the playbook never
+    grew)."""
     ops: Any = with_enums(AddOp, "CuratorAdd", section=sections)
     if ids:
         ops |= with_enums(UpdateOp, "CuratorUpdate", id=ids)
+    if ids and remove:
         ops |= with_enums(RemoveOp, "CuratorRemove", id=ids)
     if len(ids) >= 2:
         ops |= with_enums(MergeOp, "CuratorMerge", ids=ids, keep=ids)
@@ -82,7 +86,8 @@ task asks for."""
 REFLECT_SYSTEM = """\
 You review an answer to a task. Say what went wrong (or 'none'), why, and one reusable rule \
 that gets such tasks right. Tag each playbook bullet the answer used: helpful if it led \
-towards the correct answer, harmful if it misled, neutral otherwise."""
+towards the correct answer, harmful if it is wrong and misled the answer, neutral if it does \
+not apply to this task or made no difference."""
 
 REFINE_NOTE = """\
 Your earlier review is below. Check it against the feedback and make it more precise and \
@@ -92,7 +97,7 @@ CURATE_SYSTEM = """\
 You maintain a playbook of short, reusable rules for a kind of task. From the review of one \
 answer, propose at most {max_ops} edits: ADD a new rule to a section (sections: {sections}), \
 UPDATE a rule's content by id, MERGE ids that say the same into one (keep one of them), \
-REMOVE a rule that is wrong. Give each edit a reason. Only add what the playbook does not \
+{remove}Give each edit a reason. Only add what the playbook does not \
 already say; return no operations if nothing is new. Rules are general (no numbers or names \
 from this one task) and short: one sentence each, and a reason of a few words.
 Example: {{"operations": [{{"op": "ADD", "section": "formulas", "content": "Round only the \
@@ -162,8 +167,10 @@ def curate_messages(
     sections: Sequence[str],
     max_ops: int,
     task_chars: int,
+    remove: bool = False,
 ) -> list[Message]:
-    system = CURATE_SYSTEM.format(max_ops=max_ops, sections=", ".join(sections))
+    removal = "REMOVE a rule that is wrong. " if remove else ""
+    system = CURATE_SYSTEM.format(max_ops=max_ops, sections=", ".join(sections), remove=removal)
     user = (
         f"Playbook:\n{playbook or EMPTY_PLAYBOOK}\n\n"
         f"Task:\n{clip(task, task_chars)}\n\n"

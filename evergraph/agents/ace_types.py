@@ -17,6 +17,10 @@ class AceSettings(BaseModel):
     budget: int = Field(1000, ge=0)  # playbook tokens in a generator prompt
     reflect_rounds: int = Field(1, ge=1)  # the first reflection plus refinements
     max_ops: int = Field(MAX_OPS, ge=0, le=MAX_OPS)  # curator ops asked for per step
+    # Off: bullets leave by the counters (`refine` prunes the ones that keep proving harmful),
+    # not on one review. Measured: the 1.5B curator removed every bullet within a step or two
+    # of adding it, twice one its reflector had just tagged helpful (ACE finance, formula).
+    curator_removes: bool = False
     task_chars: int = Field(2400, ge=200)  # the task is clipped here for reflector and curator
     generate_tokens: int = Field(256, ge=16)
     reflect_tokens: int = Field(256, ge=32)
