@@ -99,9 +99,10 @@ answer, propose at most {max_ops} edits: ADD a new rule to a section (sections: 
 UPDATE a rule's content by id, MERGE ids that say the same into one (keep one of them), \
 {remove}Give each edit a reason. Only add what the playbook does not \
 already say; return no operations if nothing is new. Rules are general (no numbers or names \
-from this one task) and short: one sentence each, and a reason of a few words.
-Example: {{"operations": [{{"op": "ADD", "section": "formulas", "content": "Round only the \
-final result to 2 decimals.", "reason": "the answer rounded intermediate values"}}]}}"""
+from this one task) and short: one sentence each, and a reason of a few words."""
+# No example edit: the 0.5B curator copied the one given ("Round only the final result to 2
+# decimals.") into the playbook, and every later answer followed it (online accuracy 0.267 ->
+# 0); the response schema (`curate_model`) shows the format instead.
 
 
 def clip(text: str, chars: int) -> str:
