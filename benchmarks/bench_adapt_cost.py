@@ -40,10 +40,11 @@ from evergraph.agents.ace_prompts import DEFAULT_SECTIONS, ReflectOut
 from evergraph.agents.ace_types import AceSettings, Feedback
 from evergraph.config import load_settings
 from evergraph.embed.base import Embedder
+from evergraph.errors import OutputValidationError
 from evergraph.evals.ace_tasks import TaskKind, judge, read_tasks
 from evergraph.evals.extraction import llm_settings
 from evergraph.graph.store.sqlite import SQLiteGraphStore
-from evergraph.llm.base import LLM, Message
+from evergraph.llm.base import LLM, Message, Samples
 from evergraph.llm.openai_compat import OpenAICompatLLM
 from evergraph.llm.testing import ScriptedLLM
 from evergraph.playbooks.apply import apply_deltas
@@ -127,14 +128,18 @@ async def measure(
     whole = render(playbook, budget=10**9).text
     start = time.perf_counter()
     rewrite_cap = 2 * estimate_tokens(whole) + 256  # room for the whole sheet and more
-    samples = await llm.structured(
-        rewrite_messages(whole, task, answer, gold),
-        CheatsheetOut,
-        max_tokens=rewrite_cap,
-        temperature=settings.temperature,
-    )
+    failure = None
+    try:
+        samples: Samples[CheatsheetOut] | None = await llm.structured(
+            rewrite_messages(whole, task, answer, gold),
+            CheatsheetOut,
+            max_tokens=rewrite_cap,
+            temperature=settings.temperature,
+        )
+    except OutputValidationError as e:  # a rewrite the model cannot write is a result
+        samples, failure = None, str(e)
     rewrite_seconds = time.perf_counter() - start
-    sheet = samples.values[0].cheatsheet if samples.values else ""
+    sheet = samples.values[0].cheatsheet if samples and samples.values else ""
     kept = sum(b.content in sheet for b in playbook.bullets)
     before = {"bullets_before": len(playbook.bullets), "playbook_tokens": estimate_tokens(whole)}
     return [
@@ -152,9 +157,10 @@ async def measure(
         {
             "method": "full-rewrite",
             **before,
-            "calls": samples.usage.requests,
-            "prompt_tokens": samples.usage.prompt_tokens,
-            "completion_tokens": samples.usage.completion_tokens,
+            "calls": samples.usage.requests if samples else None,
+            "prompt_tokens": samples.usage.prompt_tokens if samples else None,
+            "completion_tokens": samples.usage.completion_tokens if samples else None,
+            "error": failure,
             "seconds": round(rewrite_seconds, 2),
             "bullets_after": sum(
                 bool(s.strip()) and not s.startswith("#") for s in sheet.splitlines()
