@@ -205,22 +205,22 @@ def tagging(args: argparse.Namespace, path: Path, schema: GraphSchema) -> dict[s
     factory = llm_factory(args, schema)
     options = ExtractOptions(samples=args.samples, max_tokens=args.max_tokens)
 
-    async def extract_all() -> list[list[Pair]]:
+    async def extract_all() -> list[tuple[list[Pair], dict[str, int]]]:
         async with factory() as llm:
             extractor = Extractor(llm, schema, options)
             slots = asyncio.Semaphore(args.concurrency[0])
 
-            async def one(d: Document) -> list[Pair]:
+            async def one(d: Document) -> tuple[list[Pair], dict[str, int]]:
                 source = papers([d])[0].to_source()
                 async with slots:
                     found = await extractor.document(source.id, chunk_source(source))
                 print(".", end="", file=sys.stderr, flush=True)
-                return [(m.name, m.type) for m in concepts(found)]
+                return [(m.name, m.type) for m in concepts(found)], found.rejected
 
             return list(await asyncio.gather(*(one(d) for d in documents)))
 
     started = time.perf_counter()
-    found = asyncio.run(extract_all())
+    found, rejected = zip(*asyncio.run(extract_all()), strict=True)
     seconds = time.perf_counter() - started
     predicted = [{(norm(n), t) for n, t in pairs} for pairs in found]
     gold = [gold_pairs(r) for r in records]
@@ -244,7 +244,7 @@ def tagging(args: argparse.Namespace, path: Path, schema: GraphSchema) -> dict[s
     rows = [
         {"id": i, "title": r["title"], "concepts": pairs,
          "evidence": "names located in the title and abstract by the extractor",
-         "gold": sorted(gold[i])}
+         "rejected": rejected[i], "gold": sorted(gold[i])}
         for i, (r, pairs) in enumerate(zip(records, found, strict=True))
     ]  # fmt: skip
     return {"scores": scores, "predictions": rows}

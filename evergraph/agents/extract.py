@@ -41,6 +41,7 @@ from typing import TypedDict
 from evergraph.agents.extract_rules import (
     MAX_ENTITIES,
     MAX_RELATIONS,
+    MAX_TAGS,
     ChunkOut,
     Judged,
     Rules,
@@ -67,6 +68,13 @@ SYSTEM = (
     "such as a number or a date) and a quote: the words of the text that state it, copied "
     f"exactly. At most {MAX_ENTITIES} entities and {MAX_RELATIONS} relations: the clearest "
     "ones. Never add facts the text does not state."
+)
+# A schema of entity types alone asks for concepts, not relations (`extract_rules.EntitiesOut`).
+TAG_SYSTEM = (
+    "You tag the concepts a text names. List the entities of the types below that the text "
+    "names: the specific ones (a named object, instrument or data set) and the general ones (a "
+    "property, a method, a field). Copy each name exactly as the text writes it. At most "
+    f"{MAX_TAGS}, in the order the text names them. Never add a concept the text does not name."
 )
 
 
@@ -100,7 +108,7 @@ def describe_schema(schema: GraphSchema) -> str:
             target = "a value" if r.range == "literal" else r.range or "any"
             arrow = f" ({r.domain or 'any'} -> {target})"
             lines.append(f"- {r.name}{arrow}" + (f": {r.description}" if r.description else ""))
-    else:
+    elif not schema.entity_types:
         lines.append("Predicates: short verbs in snake_case, e.g. uses, located_in.")
     return "\n".join(lines)
 
@@ -134,10 +142,12 @@ class Extractor:
         self.options = options or ExtractOptions()
         self._schema_text = describe_schema(self.schema)
         self._output = output_model(self.schema)
+        tagging = self.schema.entity_types and not self.schema.relations
+        self._system = TAG_SYSTEM if tagging else SYSTEM
 
     def messages(self, text: str) -> list[Message]:
         return [
-            {"role": "system", "content": f"{SYSTEM}\n\n{self._schema_text}"},
+            {"role": "system", "content": f"{self._system}\n\n{self._schema_text}"},
             {"role": "user", "content": f"Text:\n{text}"},
         ]
 

@@ -282,14 +282,16 @@ def test_the_response_schema_enumerates_the_user_schemas_predicates_and_types() 
     assert output_model(GraphSchema()) is ChunkOut  # free-form without a schema
 
 
-def test_a_schema_of_entity_types_alone_asks_for_the_entities_first() -> None:
-    """A sample cut off at max_tokens has then named its concepts, not only relations."""
+def test_a_schema_of_entity_types_alone_asks_for_concepts_only() -> None:
+    """Concept tagging: no relations to spend max_tokens on, and a prompt that says so."""
     concepts = GraphSchema(entity_types=["Telescope", "Galaxy"])
-    assert list(output_model(concepts).model_json_schema()["properties"]) == [
-        "entities",
-        "relations",
-    ]
+    model = output_model(concepts)
+    assert list(model.model_json_schema()["properties"]) == ["entities"]
+    assert model.model_validate({"entities": []}).relations == []
+    system = Extractor(ScriptedLLM([]), concepts).messages("text")[0]["content"]
+    assert "tag the concepts" in system and "Predicates" not in system
     assert list(output_model(SCHEMA).model_json_schema()["properties"]) == [
         "relations",
         "entities",
     ]
+    assert "Predicates" in Extractor(ScriptedLLM([]), SCHEMA).messages("text")[0]["content"]

@@ -123,4 +123,4 @@ def test_a_concept_type_file_loads_as_a_schema_whose_descriptions_reach_the_prom
     assert schema.entity_types == ["method", "object"] and schema.relations == []
     prompt = describe_schema(schema)
     assert "- method: an approach" in prompt and "- object: an entity studied" in prompt
-    assert "Predicates: short verbs" in prompt  # no relations: any predicate goes
+    assert "Predicates" not in prompt  # concept types alone: tagging, no relations asked
