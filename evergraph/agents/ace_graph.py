@@ -23,12 +23,11 @@ import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel
 
 from evergraph.agents.ace_prompts import (
     CurateOut,
@@ -40,9 +39,9 @@ from evergraph.agents.ace_prompts import (
     reflect_messages,
 )
 from evergraph.agents.ace_types import AceSettings, Feedback, Step
-from evergraph.agents.calls import call_once
+from evergraph.agents.calls import NodeCall
 from evergraph.embed.base import Embedder
-from evergraph.llm.base import LLM, Message, Usage
+from evergraph.llm.base import LLM, Usage
 from evergraph.playbooks.apply import DeltaResult, apply_deltas
 from evergraph.playbooks.deltas import DeltaOp, Rejection, TagOp
 from evergraph.playbooks.history import HistoryEntry, Revision
@@ -50,8 +49,6 @@ from evergraph.playbooks.models import Playbook, normalise
 from evergraph.playbooks.refine import prune_ops, refine
 from evergraph.playbooks.render import RenderedPlaybook, render
 from evergraph.playbooks.vectors import with_embeddings
-
-T = TypeVar("T", bound=BaseModel)
 
 Judge = Callable[[str, str], bool]
 """(answer, ground truth) -> correct"""
@@ -96,20 +93,10 @@ class AceAgent:
         self.llm = llm
         self.embedder = embedder
         self.settings = settings or AceSettings()
+        self._call = NodeCall(llm, self.settings.temperature)
         self.judge = judge
         self.clock = clock
         self._graph = self.graph(checkpointer or InMemorySaver())
-
-    async def _call(
-        self, messages: list[Message], schema: type[T], max_tokens: int
-    ) -> tuple[T | None, Usage]:
-        return await call_once(
-            self.llm,
-            messages,
-            schema,
-            max_tokens=max_tokens,
-            temperature=self.settings.temperature,
-        )
 
     def render(
         self, playbook: Playbook, task: str, *, budget: int | None = None
@@ -191,7 +178,7 @@ class AceAgent:
         if not reflections or self.settings.max_ops == 0:
             return {"ops": []}
         playbook, max_ops = state["playbook"], self.settings.max_ops
-        shown = self.render(playbook, state["task"])
+        shown = state.get("rendered") or self.render(playbook, state["task"])  # as generated
         out, usage = await self._call(
             curate_messages(
                 state["task"],

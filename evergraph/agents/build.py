@@ -63,8 +63,12 @@ class Integrated(Protocol):
     retired: int
 
 
+Item = tuple[Source, Sequence[Chunk], DocumentExtraction]
+
+
 class Integrate(Protocol):
-    """Integrate one document in one store transaction (the constructor, `graph/construct`)."""
+    """The constructor (`graph/construct`): one document in one store transaction, or several
+    in one (`many`: in order, each all or nothing, a failure as its outcome)."""
 
     def __call__(
         self,
@@ -74,8 +78,9 @@ class Integrate(Protocol):
         extraction: DocumentExtraction,
     ) -> Integrated: ...
 
-
-Item = tuple[Source, Sequence[Chunk], DocumentExtraction]
+    def many(
+        self, store: GraphStore, items: Sequence[Item]
+    ) -> Sequence[Integrated | Exception]: ...
 
 
 class Constructor:
@@ -114,14 +119,6 @@ class Constructor:
 def constructor(store: GraphStore, embedder: Embedder, schema: GraphSchema) -> Constructor:
     """The constructor the builder uses (an `Integrate`, batched when it can be)."""
     return Constructor(store, embedder, schema)
-
-
-class IntegrateMany(Protocol):
-    """Several documents in one transaction, each all or nothing (`Constructor.many`)."""
-
-    def __call__(
-        self, store: GraphStore, items: Sequence[Item]
-    ) -> Sequence[Integrated | Exception]: ...
 
 
 def _succeeded(task: asyncio.Task[Any]) -> bool:
@@ -315,17 +312,16 @@ class Builder:
         ready: Sequence[int],
         extractions: Sequence[DocumentExtraction | None],
     ) -> list[Integrated | Exception | None]:
-        """The ready documents, in one batch when the constructor has `many` (None: nothing
-        to integrate); a failure of the single path raises as it always did."""
+        """The ready documents, in one batch when there are several (None: nothing to
+        integrate); a failure of a single document raises."""
         todo = [
             (k, (source, chunks, extraction))
             for k, extraction in zip(ready, extractions, strict=True)
             if extraction is not None and (source := prepared[k][0]) is not None
             for chunks in [prepared[k][1]]
         ]
-        many: IntegrateMany | None = getattr(self.integrate, "many", None)
-        if many is not None and len(todo) > 1:
-            done = many(self.store, [t for _, t in todo])
+        if len(todo) > 1:
+            done = self.integrate.many(self.store, [t for _, t in todo])
             outcomes = dict(zip((k for k, _ in todo), done, strict=True))
         else:
             outcomes = {k: self.integrate(self.store, *item) for k, item in todo}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -26,3 +27,18 @@ async def call_once(
         prompt = sum(len(m["content"]) for m in messages) // 4
         return None, Usage(prompt_tokens=prompt, completion_tokens=max_tokens, requests=1)
     return samples.values[0], samples.usage
+
+
+@dataclass(frozen=True)
+class NodeCall:
+    """`call_once` bound to an agent's model and temperature: what each node calls."""
+
+    llm: LLM
+    temperature: float
+
+    async def __call__(
+        self, messages: list[Message], schema: type[T], max_tokens: int
+    ) -> tuple[T | None, Usage]:
+        return await call_once(
+            self.llm, messages, schema, max_tokens=max_tokens, temperature=self.temperature
+        )

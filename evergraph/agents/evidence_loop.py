@@ -21,12 +21,11 @@ import asyncio
 import operator
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-from pydantic import BaseModel
 
-from evergraph.agents.calls import call_once
+from evergraph.agents.calls import NodeCall
 from evergraph.agents.evidence_prompts import (
     MAX_HOPS,
     AnswerOut,
@@ -47,14 +46,12 @@ from evergraph.agents.evidence_types import (
 )
 from evergraph.embed.base import Embedder
 from evergraph.graph.store.base import GraphStore
-from evergraph.llm.base import LLM, Message, Usage
+from evergraph.llm.base import LLM, Usage
 from evergraph.retrieval.hybrid import Hit, HybridOptions, HybridRetriever
 from evergraph.retrieval.ledger import Ledger, Verdict, answer_in
 from evergraph.retrieval.text import normalize_answer
 
 __all__ = ["Answer", "EvidenceLoop", "Hop", "HopStatus", "LoopSettings", "Refusal", "ask"]
-
-T = TypeVar("T", bound=BaseModel)
 
 
 class LoopState(TypedDict, total=False):
@@ -92,18 +89,8 @@ class EvidenceLoop:
         self.retriever = retriever
         self.llm = llm
         self.settings = settings or LoopSettings()
+        self._call = NodeCall(llm, self.settings.temperature)
         self.as_of = as_of
-
-    async def _call(
-        self, messages: list[Message], schema: type[T], max_tokens: int
-    ) -> tuple[T | None, Usage]:
-        return await call_once(
-            self.llm,
-            messages,
-            schema,
-            max_tokens=max_tokens,
-            temperature=self.settings.temperature,
-        )
 
     # -- nodes ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 It is `agents.build.Builder` (date order, checkpoints, resume, bounded concurrency) with two
 wrappers: `PaperExtractor` never lets one paper stop the job (retried with backoff, then
 recorded in `failures.jsonl` and left out of the store, so the next run of the same command
-tries it again), and `paper_integrate` adds `concepts.with_paper_edges` before the constructor
+tries it again), and `PaperIntegrate` adds `concepts.with_paper_edges` before the constructor
 writes the paper. `executor="ray"` runs the extraction on Ray first (`ray_stage`), then
 integrates here exactly as the local executor does: one writer, date order, so both give the
 same graph.
@@ -24,6 +24,7 @@ from evergraph.agents.build import (
     Builder,
     Integrate,
     Integrated,
+    Item,
     Progress,
     Summary,
     open_checkpointer,
@@ -139,20 +140,35 @@ class Precomputed(Extractor):
         return self.extractions[source_id]
 
 
-def paper_integrate(base: Integrate, *, confidence: float) -> Integrate:
+@dataclass(frozen=True)
+class PaperIntegrate:
     """`base` with each paper's concept edges added; a failed paper is not written."""
 
-    def run(
-        store: GraphStore, source: Source, chunks: Sequence[Chunk], extraction: DocumentExtraction
+    base: Integrate
+    confidence: float
+
+    def _edges(self, source: Source, chunks: Sequence[Chunk], e: DocumentExtraction) -> Item:
+        paper = source.key or source.id
+        edges = with_paper_edges(e, paper=paper, chunk_id=chunks[0].id, confidence=self.confidence)
+        return source, chunks, edges
+
+    def __call__(
+        self,
+        store: GraphStore,
+        source: Source,
+        chunks: Sequence[Chunk],
+        extraction: DocumentExtraction,
     ) -> Integrated:
         if PAPER_FAILED in extraction.rejected:
             return IntegrationReport(skipped=1)
-        edges = with_paper_edges(
-            extraction, paper=source.key or source.id, chunk_id=chunks[0].id, confidence=confidence
-        )
-        return base(store, source, chunks, edges)
+        return self.base(store, *self._edges(source, chunks, extraction))
 
-    return run
+    def many(self, store: GraphStore, items: Sequence[Item]) -> list[Integrated | Exception]:
+        """The papers that did not fail, in one batch of the base constructor."""
+        good = [i for i, (_, _, e) in enumerate(items) if PAPER_FAILED not in e.rejected]
+        done = self.base.many(store, [self._edges(*items[i]) for i in good])
+        outcomes: dict[int, Integrated | Exception] = dict(zip(good, done, strict=True))
+        return [outcomes.get(i, IntegrationReport(skipped=1)) for i in range(len(items))]
 
 
 def _ray_stage() -> Callable[..., dict[str, tuple[DocumentExtraction, str | None]]]:
@@ -188,7 +204,7 @@ class MapJob:
         self.llm_factory = llm_factory
         self.schema = schema
         self.extract_options = extract_options
-        self.integrate = paper_integrate(integrate, confidence=extract_options.rules.confidence_cap)
+        self.integrate = PaperIntegrate(integrate, extract_options.rules.confidence_cap)
         self.out_dir = out_dir
         self.options = options or MapOptions()
 

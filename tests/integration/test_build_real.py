@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from evergraph.agents.build import Builder, Summary, open_checkpointer
+from evergraph.agents.build import Builder, Summary, constructor, open_checkpointer
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.embed.testing import HashingEmbedder
-from evergraph.graph.construct import integrate
 from evergraph.graph.ingest import read_documents
 from evergraph.graph.models import Evidence, Source
+from evergraph.graph.schema import GraphSchema
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.openai_compat import OpenAICompatLLM
 from tests.integration.test_llm_real import Server
@@ -70,7 +70,7 @@ def test_abstracts_build_a_graph_with_evidence_and_time(
             builder = Builder(
                 store,
                 extractor,
-                lambda *a: integrate(*a, embedder=embedder),
+                constructor(store, embedder, GraphSchema()),
                 concurrency=2,
             )
             async with open_checkpointer(tmp_path / "cp.db") as saver:

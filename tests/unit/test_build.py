@@ -112,10 +112,12 @@ class Counts:
 
 class RecordingIntegrate:
     """Stands in for the constructor: stores the source and chunks in one transaction and
-    records the order; can fail on one document, once."""
+    records the order and the batches (`many`, each document all or nothing); can fail on
+    one document, once."""
 
     def __init__(self, fail_on: str | None = None) -> None:
         self.order: list[str] = []
+        self.batches: list[list[str]] = []
         self.fail_on = fail_on
 
     def __call__(
@@ -135,6 +137,18 @@ class RecordingIntegrate:
         return Counts(
             entities_created=len(extraction.mentions), facts_created=len(extraction.facts)
         )
+
+    def many(
+        self, store: GraphStore, items: Sequence[tuple[Source, Sequence[Chunk], DocumentExtraction]]
+    ) -> list[Counts | Exception]:
+        self.batches.append([source.title for source, _, _ in items])
+        out: list[Counts | Exception] = []
+        for item in items:
+            try:
+                out.append(self(store, *item))
+            except RuntimeError as e:
+                out.append(e)
+        return out
 
 
 def build(
@@ -258,31 +272,10 @@ def test_with_the_real_constructor_facts_carry_evidence_and_time(
     assert evidence.quote == "Telescope T1 observed galaxy G1" and evidence.agreement == 1.0
 
 
-class BatchingIntegrate(RecordingIntegrate):
-    """`RecordingIntegrate` that also takes the documents extracted already together
-    (`many`, as the real constructor does), each all or nothing; records the batch sizes."""
-
-    def __init__(self, fail_on: str | None = None) -> None:
-        super().__init__(fail_on)
-        self.batches: list[list[str]] = []
-
-    def many(
-        self, store: GraphStore, items: Sequence[tuple[Source, Sequence[Chunk], DocumentExtraction]]
-    ) -> list[Counts | Exception]:
-        self.batches.append([source.title for source, _, _ in items])
-        out: list[Counts | Exception] = []
-        for item in items:
-            try:
-                out.append(self(store, *item))
-            except RuntimeError as e:
-                out.append(e)
-        return out
-
-
 def test_documents_extracted_together_are_integrated_together_in_date_order(
     store: SQLiteGraphStore, tmp_path: Path
 ) -> None:
-    integrate = BatchingIntegrate()
+    integrate = RecordingIntegrate()
     seen: list[Progress] = []
     build(store, integrate, tmp_path / "cp.db", concurrency=3, progress=seen)
     assert integrate.order == DATE_ORDER
@@ -293,7 +286,7 @@ def test_documents_extracted_together_are_integrated_together_in_date_order(
 def test_a_failure_in_a_batch_then_resume_duplicates_and_loses_nothing(
     store: SQLiteGraphStore, tmp_path: Path
 ) -> None:
-    integrate = BatchingIntegrate(fail_on="doc3")
+    integrate = RecordingIntegrate(fail_on="doc3")
     with pytest.raises(RuntimeError, match="integration failed"):
         build(store, integrate, tmp_path / "cp.db", concurrency=3)
     assert "doc3" not in integrate.order and store.stats().sources == len(integrate.order)
