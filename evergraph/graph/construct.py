@@ -36,7 +36,6 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 
 from evergraph.embed.base import Embedder
 from evergraph.errors import UsageError
@@ -51,6 +50,7 @@ from evergraph.graph.timeline import Timeline, before, key_of, object_key
 
 SUPERSEDED_SOURCE = "source superseded"
 _NEW: tuple[object, ...] = (None, None, None, None)  # the state "before" of a new fact
+EvidenceKey = tuple[str, str, str, str, str]  # fact, source, chunk ("" if none), quote, model
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class IntegrationReport:
         )
 
 
-@dataclass
+@dataclass(slots=True)  # one per fact: no __dict__ to allocate and for the GC to walk
 class _Assertion:
     """One triple as this document states it, with every candidate that stated it."""
 
@@ -93,14 +93,16 @@ class _Assertion:
     object_id: str | None
     object_value: str | None
     candidates: list[CandidateFact] = field(default_factory=list)
+    base_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.base_id = ids.fact_id(
+            self.subject_id, self.predicate, self.object_id, self.object_value
+        )
 
     @property
     def confidence(self) -> float:
         return max(c.confidence for c in self.candidates)
-
-    @cached_property
-    def base_id(self) -> str:
-        return ids.fact_id(self.subject_id, self.predicate, self.object_id, self.object_value)
 
     @property
     def object_key(self) -> str:
@@ -133,7 +135,8 @@ class _Ledger:
 
     def _seen(self, facts: Sequence[Fact]) -> None:
         for f in facts:
-            self.before.setdefault(f.id, self._state(f))
+            if f.id not in self.before:  # (a state made only when it is kept)
+                self.before[f.id] = self._state(f)
 
     def load(self, facts: Sequence[Fact]) -> list[Fact]:
         for f in facts:
@@ -258,7 +261,10 @@ class _Document:
             obj = None if c.object is None else resolution.id_of(c.object)
             value = None if c.object_value is None else " ".join(c.object_value.split())
             key = (resolution.id_of(c.subject), c.predicate, obj, value)
-            found.setdefault(key, _Assertion(*key)).candidates.append(c)
+            a = found.get(key)
+            if a is None:
+                a = found[key] = _Assertion(*key)
+            a.candidates.append(c)
         return list(found.values())
 
     def _reinforce(self, f: Fact, a: _Assertion, *, functional: bool) -> None:
@@ -324,22 +330,12 @@ class _Document:
         self._reinforce(base, a, functional=False)
         return base
 
-    def evidence(self, fact: Fact, a: _Assertion, model: str) -> list[Evidence]:
-        return [
-            Evidence(
-                fact_id=fact.id,
-                source_id=self.source.id,
-                chunk_id=c.chunk_id,
-                quote=c.quote,
-                agreement=c.agreement,
-                model=model,
-                extracted_at=self.now,
-                confidence=c.confidence,
-                subject_mention=c.subject.name,
-                object_mention="" if c.object is None else c.object.name,
-            )
-            for c in a.candidates
-        ]
+    def evidence(self, fact: Fact, a: _Assertion, model: str) -> dict[EvidenceKey, CandidateFact]:
+        """Each candidate as evidence of the fact, by what makes it the same extraction (the
+        batch makes the records when it writes them: `_Batch._evidence`)."""
+        return {
+            (fact.id, self.source.id, c.chunk_id or "", c.quote, model): c for c in a.candidates
+        }
 
     def retire_orphans(self, facts: Sequence[Fact]) -> None:
         for f in facts:
@@ -419,7 +415,7 @@ class _Batch:
         self.sources: list[Source] = []
         self.chunks: list[Chunk] = []
         self.entities: dict[str, Entity] = {}
-        self.evidence: dict[tuple[str, str, str, str, str], Evidence] = {}
+        self.evidence: dict[EvidenceKey, CandidateFact] = {}
         self.retired: list[Fact] = []  # copies as each document left them, in order
 
     def _write(self) -> None:
@@ -429,12 +425,29 @@ class _Batch:
             self.store.upsert_chunks(self.chunks)
             self.store.upsert_entities(list(self.entities.values()))
             self.store.upsert_facts(list(self.ledger.changed.values()))
-            self.store.add_evidence(list(self.evidence.values()))
+            self.store.add_evidence([self._evidence(*e) for e in self.evidence.items()])
             for f in self.retired:  # logged once per document that retired it, as alone
                 self.store.retire_fact(
                     f.id, at=self.now, reason=f.retire_reason, status=f.status, valid_to=f.valid_to
                 )
         self._hold()
+
+    def _evidence(self, key: EvidenceKey, c: CandidateFact) -> Evidence:
+        """Made only now: held by the thousand until the write, records cost the collector
+        more than the candidates they are made from."""
+        fact_id, source_id, _, _, model = key
+        return Evidence(
+            fact_id=fact_id,
+            source_id=source_id,
+            chunk_id=c.chunk_id,
+            quote=c.quote,
+            agreement=c.agreement,
+            model=model,
+            extracted_at=self.now,
+            confidence=c.confidence,
+            subject_mention=c.subject.name,
+            object_mention="" if c.object is None else c.object.name,
+        )
 
     def run(self, items: Sequence[Item]) -> list[IntegrationReport]:
         with self.store.transaction():
@@ -478,11 +491,9 @@ class _Batch:
         assertions = doc.assertions(extraction, resolution)
         self.ledger.fetch([a.base_id for a in assertions])
         self.ledger.prefetch({(a.subject_id, a.predicate) for a in assertions if doc.functional(a)})
-        evidence: dict[tuple[str, str, str, str, str], Evidence] = {}
+        evidence: dict[EvidenceKey, CandidateFact] = {}
         for a in assertions:
-            fact = doc.assert_fact(a)
-            for e in doc.evidence(fact, a, extraction.model):
-                evidence[(e.fact_id, e.source_id, e.chunk_id or "", e.quote, e.model)] = e
+            evidence.update(doc.evidence(doc.assert_fact(a), a, extraction.model))
         doc.retire_orphans(withdrawn)
         self.entities.update(resolution.entities)
         self.evidence.update(evidence)

@@ -18,13 +18,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def content_digest(*parts: str) -> bytes:
+    """16 bytes of SHA-256 over the parts, each ended by a unit separator (one `update`:
+    ids are made for every fact and evidence, and per-part updates cost twice as much)."""
+    return hashlib.sha256("\x1f".join((*parts, "")).encode()).digest()[:16]
+
+
 def content_id(*parts: str) -> str:
     """A stable id from content: re-ingesting the same text gives the same id."""
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(p.encode("utf-8"))
-        h.update(b"\x1f")
-    return h.hexdigest()[:32]
+    return content_digest(*parts).hex()
 
 
 def _aware(v: datetime | None) -> datetime | None:

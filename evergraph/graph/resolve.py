@@ -44,7 +44,7 @@ after `unmerge`, call `forget()`.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,12 +111,12 @@ class _Created:
     """The entities a document creates, searchable before they are stored."""
 
     entities: dict[str, tuple[Entity, Vector]] = field(default_factory=dict)
-    names: dict[str, NameIndex] = field(default_factory=dict)
+    names: defaultdict[str, NameIndex] = field(default_factory=lambda: defaultdict(NameIndex))
 
     def add(self, entity: Entity, vector: Vector) -> None:
         self.entities[entity.id] = (entity, vector)
         for n in (entity.name, *entity.aliases):
-            self.names.setdefault(entity.type, NameIndex()).add(n, entity.id)
+            self.names[entity.type].add(n, entity.id)
 
 
 def _unique(mentions: Sequence[Mention]) -> dict[MentionKey, Mention]:
@@ -143,7 +143,7 @@ class Resolver:
         self.embedder = embedder
         self.settings = settings or ResolveSettings()
         self._known: dict[MentionKey, str] = {}  # names resolved before
-        self._index: dict[str, NameIndex] | None = None  # type -> names, loaded on first use
+        self._index: defaultdict[str, NameIndex] | None = None  # type -> names, loaded once
         self._records: OrderedDict[str, Entity] = OrderedDict()  # least recently used first
         self._prepared: dict[MentionKey, tuple[Vector, list[_Hit]]] = {}  # this batch's names
         self._batch: dict[str, tuple[Entity, Vector]] = {}  # created since `prepare`
@@ -215,7 +215,8 @@ class Resolver:
         for eid in ids & self._batch.keys():  # not written yet: never evicted
             self._records[eid] = self._batch[eid][0]
         missing = sorted(i for i in ids if i not in self._records)
-        self._records.update((e.id, e) for e in self.store.get_entities(missing))
+        if missing:  # mostly none: the cache holds what recent documents named
+            self._records.update((e.id, e) for e in self.store.get_entities(missing))
         for eid in ids:
             self._records.move_to_end(eid)
         while len(self._records) > KEPT_ENTITIES:
@@ -224,18 +225,18 @@ class Resolver:
 
     def _names(self, type: str) -> NameIndex:
         if self._index is None:
-            index: dict[str, NameIndex] = {}
+            index: defaultdict[str, NameIndex] = defaultdict(NameIndex)
             cursor = ""
             while True:
                 records, cursor = self.store.scan(Entity, after=cursor, limit=5000)
                 for e in records:
                     for n in (e.name, *e.aliases):
-                        index.setdefault(e.type, NameIndex()).add(n, e.id)
+                        index[e.type].add(n, e.id)
                         self._known.setdefault(mention_key(n, e.type), e.id)
                 if not cursor:
                     break
             self._index = index
-        return self._index.setdefault(type, NameIndex())
+        return self._index[type]  # (not setdefault: that builds an index every call)
 
     def _exact(self, name: str, type: str) -> str | None:
         """Every stored name is known once the name index is loaded: no query per name."""
@@ -355,7 +356,8 @@ class Resolver:
             e = entities[match.entity_id]
             had = {name_key(n) for n in (e.name, *e.aliases)}
             added = [n for n in dict.fromkeys((m.name, *m.aliases)) if name_key(n) not in had]
-            e.aliases = [*e.aliases, *added]
+            if added:
+                e.aliases = [*e.aliases, *added]
             if match.rule in ("alias", "fuzzy", "embedding"):
                 merge = Merge(
                     name=m.name,
@@ -372,6 +374,8 @@ class Resolver:
             if e.id not in out.entities:
                 out.entities[e.id] = e
                 e.mentions += 1
-                e.first_seen = min(e.first_seen or seen, seen)
-                e.last_seen = max(e.last_seen or seen, seen)
+                if e.first_seen is None or seen < e.first_seen:  # (set only when it moves:
+                    e.first_seen = seen  # a model's setattr is not free, entities recur)
+                if e.last_seen is None or seen > e.last_seen:
+                    e.last_seen = seen
         return out

@@ -179,6 +179,41 @@ def test_a_version_1_store_is_upgraded_with_its_records_intact(
         assert [s.id for s in store.find_sources("doc")] == ["s2"]
 
 
+def test_a_version_3_store_gains_evidence_keys_that_find_its_evidence(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:3])
+    conn = raw(path)
+    sqlite_schema.prepare(conn, str(path))
+    conn.executescript(
+        "INSERT INTO sources VALUES ('s', 'T', 'text', '', NULL, 0, '{}', '');"
+        "INSERT INTO chunks VALUES (1, 'c', 's', 0, 'text', NULL);"
+        "INSERT INTO entities VALUES ('e', 'E', 'Thing', '[]', '', NULL, NULL, NULL, 0, '[]');"
+        "INSERT INTO facts VALUES ('f', 'e', 'p', NULL, 'v', 0.5, 1, NULL, NULL, 0, NULL, '', "
+        "'active', NULL);"
+        "INSERT INTO evidence VALUES ('f', 's', NULL, 'q', 0.5, 'm', 0, NULL, '', '');"
+        "INSERT INTO evidence VALUES ('f', 's', 'c', 'q', 0.6, 'm', 0, NULL, '', '');"
+        "INSERT INTO evidence VALUES ('f', 's', NULL, 'other quote', 0.7, 'm', 0, NULL, '', '');"
+    )
+    conn.close()
+    monkeypatch.undo()
+    with SQLiteGraphStore(path) as store:
+        assert store.stats().schema_version == len(sqlite_schema.MIGRATIONS)
+        indexes = {
+            r[0] for r in store._conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert "evidence_by_key" in indexes and "evidence_key" not in indexes
+        # the same extraction again refreshes the old row; a removal finds it by its key
+        again = Evidence(
+            fact_id="f", source_id="s", chunk_id="c", quote="q", agreement=0.9, model="m"
+        )
+        store.add_evidence([again])
+        assert sorted(e.agreement for e in store.evidence_for("f")) == [0.5, 0.7, 0.9]
+        gone = Evidence(fact_id="f", source_id="s", quote="other quote", model="m")
+        assert store.remove_evidence([gone]) == 1
+        assert [(e.chunk_id, e.quote) for e in store.evidence_for("f")] == [(None, "q"), ("c", "q")]
+
+
 # -- failures at run time -----------------------------------------------------------------------
 
 

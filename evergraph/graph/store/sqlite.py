@@ -68,6 +68,8 @@ from evergraph.graph.store.sqlite_codec import (
     UPSERT_SOURCE,
     Codec,
     M,
+    evidence_key,
+    evidence_row,
     fts_query,
     holds_sql,
 )
@@ -279,7 +281,7 @@ class SQLiteGraphStore:
 
     def add_evidence(self, evidence: Sequence[Evidence]) -> None:
         with self._writing():
-            self._conn.executemany(ADD_EVIDENCE, map(EVIDENCE.row, evidence))
+            self._conn.executemany(ADD_EVIDENCE, map(evidence_row, evidence))
             # `evidence_payload` built by SQLite in one statement, as in `_log_upserts`
             self._conn.execute(
                 "INSERT INTO changes (at, op, kind, item_id, payload) "
@@ -318,7 +320,8 @@ class SQLiteGraphStore:
                 e
                 for e in evidence
                 if self._conn.execute(
-                    REMOVE_EVIDENCE, (e.fact_id, e.source_id, e.chunk_id, e.quote, e.model)
+                    REMOVE_EVIDENCE,
+                    (evidence_key(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model),),
                 ).rowcount
             ]
             self._log("remove", "evidence", ((e.fact_id, evidence_payload(e)) for e in removed))

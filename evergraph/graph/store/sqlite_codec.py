@@ -11,13 +11,22 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
-from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
+from evergraph.graph.models import (
+    Chunk,
+    Entity,
+    Evidence,
+    Fact,
+    FactStatus,
+    Source,
+    content_digest,
+)
 from evergraph.graph.store.shared import (
     from_us,
     holds_predicate,
@@ -52,28 +61,36 @@ class Codec(Generic[M]):
     def select(self) -> str:
         return ", ".join(self.columns)
 
+    @cached_property
+    def _fields(self) -> itemgetter[tuple[Any, ...]]:
+        return itemgetter(*self.columns)
+
     def row(self, record: M) -> list[Any]:
         """Bulk writes call this per record: one C-level fetch of all fields, then only the
         columns that need converting (about twice as fast as converting column by column)."""
-        values = list(itemgetter(*self.columns)(vars(record)))
+        values = list(self._fields(vars(record)))
         for i, encode in self.encoders:
             values[i] = encode(values[i])
         return values
 
     def record(self, row: Sequence[Any]) -> M:
-        dec = self.decoders
-        return self.model.model_validate(
-            {c: dec[c](v) if c in dec else v for c, v in zip(self.columns, row, strict=True)}
-        )
+        values = dict(zip(self.columns, row, strict=True))
+        for c, decode in self.decoders.items():
+            values[c] = decode(values[c])
+        return self.model.model_validate(values)
 
-    def upsert_sql(self, conflict: str = "id", update: Sequence[str] | None = None) -> str:
+    def upsert_sql(
+        self, conflict: str = "id", update: Sequence[str] | None = None, extra: Sequence[str] = ()
+    ) -> str:
         """INSERT .. ON CONFLICT DO UPDATE, never INSERT OR REPLACE: REPLACE deletes the old
-        row first, which would fire ON DELETE CASCADE and drop dependent records."""
+        row first, which would fire ON DELETE CASCADE and drop dependent records. `extra`
+        columns, not fields of the record, follow its columns in each row."""
         cols = [c for c in self.columns if c != "id"] if update is None else update
         sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-        marks = ", ".join("?" for _ in self.columns)
+        names = [*self.columns, *extra]
+        marks = ", ".join("?" for _ in names)
         return (
-            f"INSERT INTO {self.table} ({self.select}) VALUES ({marks}) "
+            f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({marks}) "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
         )
 
@@ -127,14 +144,27 @@ UPSERT_CHUNK = CHUNKS.upsert_sql()
 UPSERT_ENTITY = ENTITIES.upsert_sql()
 UPSERT_FACT = FACTS.upsert_sql()
 _EVIDENCE_KEY = ("fact_id", "source_id", "chunk_id", "quote", "model")
+
+
+def evidence_key(
+    fact_id: str, source_id: str, chunk_id: str | None, quote: str, model: str
+) -> bytes:
+    """The `key` column: what makes evidence the same extraction, as a 16-byte digest (an
+    index on the columns themselves holds every quote: seven times the pages)."""
+    return content_digest(fact_id, source_id, chunk_id or "", quote, model)
+
+
+def evidence_row(e: Evidence) -> list[Any]:
+    """A row of ADD_EVIDENCE: the record's columns, then its key."""
+    row = EVIDENCE.row(e)
+    row.append(evidence_key(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model))
+    return row
+
+
 ADD_EVIDENCE = EVIDENCE.upsert_sql(  # same extraction again: refresh, do not duplicate
-    "fact_id, source_id, ifnull(chunk_id, ''), quote, model",
-    [c for c in EVIDENCE.columns if c not in _EVIDENCE_KEY],
+    "key", [c for c in EVIDENCE.columns if c not in _EVIDENCE_KEY], extra=["key"]
 )
-REMOVE_EVIDENCE = (  # matches the unique index evidence_key
-    "DELETE FROM evidence WHERE fact_id = ? AND source_id = ? "
-    "AND ifnull(chunk_id, '') = ifnull(?, '') AND quote = ? AND model = ?"
-)
+REMOVE_EVIDENCE = "DELETE FROM evidence WHERE key = ?"
 LOG = "INSERT INTO changes (at, op, kind, item_id, payload) VALUES (?, ?, ?, ?, ?)"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from evergraph.errors import StoreFormatError
+from evergraph.graph.store.sqlite_codec import evidence_key
 
 APP = "evergraph"
 
@@ -171,9 +172,20 @@ _V3 = (
     END""",
 )
 
+# Evidence is unique by a digest of what made it the same extraction (`evidence_key` in
+# sqlite_codec.py, a function of this connection) instead of by an index over those columns,
+# quotes included: 330 index pages instead of 2,386 for 50,000 evidence (bench_integrate), and
+# a batch's commit writes the pages its inserts dirtied.
+_V4 = (
+    "ALTER TABLE evidence ADD COLUMN key BLOB",
+    "UPDATE evidence SET key = evidence_key(fact_id, source_id, chunk_id, quote, model)",
+    "DROP INDEX evidence_key",
+    "CREATE UNIQUE INDEX evidence_by_key ON evidence (key)",
+)
+
 # Step i (1-based) takes a store from schema version i-1 to i. Append, never edit: stores in
 # the field were made by the old steps.
-MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2, _V3]
+MIGRATIONS: list[tuple[str, ...]] = [_V1, _V2, _V3, _V4]
 
 
 def _not_ours(location: str) -> StoreFormatError:
@@ -218,6 +230,7 @@ def prepare(conn: sqlite3.Connection, location: str) -> None:
     at once do not both migrate it.
     """
     stored_version(conn, location)
+    conn.create_function("evidence_key", 5, evidence_key, deterministic=True)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -83,6 +85,20 @@ class _Block:
         self.size = last
 
 
+Rows = tuple[list[int], list[bytes], list[str | None]]  # keys, embedding BLOBs, labels
+
+
+def _by_dimension(rows: Iterable[Sequence[Any]]) -> dict[int | None, Rows]:
+    """(key, blob, label) rows grouped by their embedding's dimension (None: no embedding)."""
+    grouped: defaultdict[int | None, Rows] = defaultdict(lambda: ([], [], []))
+    for key, blob, label in rows:
+        keys, blobs, labels = grouped[None if blob is None else len(blob) // 4]
+        keys.append(key)
+        blobs.append(blob)
+        labels.append(label)
+    return grouped
+
+
 class VectorIndex:
     """Embeddings of `table` (its `embedding` BLOBs by rowid), labelled by the `label` SQL
     expression (e.g. the entity type)."""
@@ -100,14 +116,8 @@ class VectorIndex:
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if self._blocks is not None and version == self._data_version:
             return self._blocks
-        grouped: dict[int, tuple[list[int], list[bytes], list[str | None]]] = {}
-        for key, blob, label in self._conn.execute(self._sql):
-            if blob is not None:
-                keys, blobs, labels = grouped.setdefault(len(blob) // 4, ([], [], []))
-                keys.append(key)
-                blobs.append(blob)
-                labels.append(label)
-        self._blocks = {dim: _Block(dim, *rows) for dim, rows in grouped.items()}
+        grouped = _by_dimension(self._conn.execute(self._sql))
+        self._blocks = {dim: _Block(dim, *rows) for dim, rows in grouped.items() if dim is not None}
         self._data_version = version
         return self._blocks
 
@@ -118,15 +128,7 @@ class VectorIndex:
         rows = self._conn.execute(
             f"{self._sql} WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
         )
-        grouped: dict[int | None, tuple[list[int], list[bytes], list[str | None]]] = {}
-        for key, blob, label in rows:
-            keys, blobs, labels = grouped.setdefault(
-                None if blob is None else len(blob) // 4, ([], [], [])
-            )
-            keys.append(key)
-            blobs.append(blob)
-            labels.append(label)
-        for dim, (keys, blobs, labels) in grouped.items():
+        for dim, (keys, blobs, labels) in _by_dimension(rows).items():
             for other, block in self._blocks.items():
                 if other != dim and block.position:  # moved to another dimension, or gone
                     for key in keys:
