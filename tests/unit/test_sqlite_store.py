@@ -39,6 +39,16 @@ def raw(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
+def old_store(path: Path, monkeypatch: pytest.MonkeyPatch, version: int, rows: str) -> None:
+    """A store file at schema `version` (the first migrations only) holding `rows` (SQL)."""
+    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
+    conn = raw(path)
+    sqlite_schema.prepare(conn, str(path))
+    conn.executescript(rows)
+    conn.close()
+    monkeypatch.undo()
+
+
 # -- file format ------------------------------------------------------------------------------
 
 
@@ -156,18 +166,16 @@ def test_a_failing_migration_leaves_the_store_as_it_was(
 def test_a_version_1_store_is_upgraded_with_its_records_intact(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:1])
-    conn = raw(path)
-    sqlite_schema.prepare(conn, str(path))
-    conn.executescript(
+    old_store(
+        path,
+        monkeypatch,
+        1,
         "INSERT INTO sources VALUES ('s', 'T', 'text', '', NULL, 0, '{}');"
         "INSERT INTO entities VALUES ('e', 'E', 'Thing', '[]', '', NULL, NULL, NULL, 0);"
         "INSERT INTO facts VALUES ('f', 'e', 'p', NULL, 'v', 0.5, 1, NULL, NULL, 0, NULL, '', "
         "'active', NULL);"
-        "INSERT INTO evidence VALUES ('f', 's', NULL, 'q', 0.5, 'm', 0);"
+        "INSERT INTO evidence VALUES ('f', 's', NULL, 'q', 0.5, 'm', 0);",
     )
-    conn.close()
-    monkeypatch.undo()
     with SQLiteGraphStore(path) as store:
         assert store.stats().schema_version == len(sqlite_schema.MIGRATIONS)
         source, entity = store.get_source("s"), store.get_entity("e")
@@ -182,10 +190,10 @@ def test_a_version_1_store_is_upgraded_with_its_records_intact(
 def test_a_version_3_store_gains_evidence_keys_that_find_its_evidence(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_schema, "MIGRATIONS", sqlite_schema.MIGRATIONS[:3])
-    conn = raw(path)
-    sqlite_schema.prepare(conn, str(path))
-    conn.executescript(
+    old_store(
+        path,
+        monkeypatch,
+        3,
         "INSERT INTO sources VALUES ('s', 'T', 'text', '', NULL, 0, '{}', '');"
         "INSERT INTO chunks VALUES (1, 'c', 's', 0, 'text', NULL);"
         "INSERT INTO entities VALUES ('e', 'E', 'Thing', '[]', '', NULL, NULL, NULL, 0, '[]');"
@@ -193,10 +201,8 @@ def test_a_version_3_store_gains_evidence_keys_that_find_its_evidence(
         "'active', NULL);"
         "INSERT INTO evidence VALUES ('f', 's', NULL, 'q', 0.5, 'm', 0, NULL, '', '');"
         "INSERT INTO evidence VALUES ('f', 's', 'c', 'q', 0.6, 'm', 0, NULL, '', '');"
-        "INSERT INTO evidence VALUES ('f', 's', NULL, 'other quote', 0.7, 'm', 0, NULL, '', '');"
+        "INSERT INTO evidence VALUES ('f', 's', NULL, 'other quote', 0.7, 'm', 0, NULL, '', '');",
     )
-    conn.close()
-    monkeypatch.undo()
     with SQLiteGraphStore(path) as store:
         assert store.stats().schema_version == len(sqlite_schema.MIGRATIONS)
         indexes = {
