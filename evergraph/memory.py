@@ -84,7 +84,7 @@ class PlaybookMemory:
                 return self._save(playbook, step)
             except PlaybookConflictError:
                 playbook = self.playbook()
-                step = self._reapply(playbook, step)
+                step = self._reapply(playbook, step, task)
         return self._save(playbook, step)
 
     def _save(self, playbook: Playbook, step: Step) -> Adaptation:
@@ -101,10 +101,10 @@ class PlaybookMemory:
             completion_tokens=step.usage.completion_tokens,
         )
 
-    def _reapply(self, playbook: Playbook, step: Step) -> Step:
+    def _reapply(self, playbook: Playbook, step: Step, task: str) -> Step:
         """The same reflection's tags and curator ops over a newer `playbook`."""
         tags = tag_ops(step.reflection, step.cited) if step.reflection else []
-        done = self.agent.apply(playbook, tags, step.curated, step.reflection_id)
+        done = self.agent.apply(playbook, tags, step.curated, step.reflection_id, task)
         revision = Revision(playbook=done.playbook, entries=done.entries)
         return step.model_copy(
             update={"applied": done.applied, "rejected": done.rejected, "revision": revision}

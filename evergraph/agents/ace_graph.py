@@ -201,7 +201,13 @@ class AceAgent:
     def update(self, state: AceState) -> AceState:
         reflections = state.get("reflections", [])
         tags = tag_ops(reflections[-1], state.get("cited", [])) if reflections else []
-        step = self.apply(state["playbook"], tags, state.get("ops", []), state.get("reflection_id"))
+        step = self.apply(
+            state["playbook"],
+            tags,
+            state.get("ops", []),
+            state.get("reflection_id"),
+            state["task"],
+        )
         return {"update": step}
 
     def finish(self, state: AceState) -> AceState:
@@ -230,8 +236,10 @@ class AceAgent:
         tags: Sequence[TagOp],
         ops: Sequence[DeltaOp],
         reflection_id: str | None,
+        task: str = "",
     ) -> DeltaResult:
         """Tags, then the curator's ops, then refine: three logged batches, one revision.
+        Curator content that copies a long run of `task` is rejected (`apply.COPY_LIMIT`).
 
         Pure code over `playbook`: `PlaybookMemory` re-runs it on a newer version after a
         write conflict, without asking the model again.
@@ -242,7 +250,9 @@ class AceAgent:
         rejected: list[Rejection] = []
         state = playbook
         for origin, batch in (("reflector", tags), ("curator", ops)):
-            done = apply_deltas(state, batch, now=now, origin=origin, reflection_id=reflection_id)
+            done = apply_deltas(
+                state, batch, now=now, origin=origin, reflection_id=reflection_id, task=task
+            )
             state, entries = done.playbook, [*entries, *done.entries]
             applied += done.applied
             rejected += done.rejected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from difflib import SequenceMatcher
 from typing import NamedTuple
 
 from evergraph.errors import UsageError
@@ -24,6 +25,10 @@ from evergraph.playbooks.deltas import (
 )
 from evergraph.playbooks.history import HistoryEntry, Revision, snapshot, swap
 from evergraph.playbooks.models import Bullet, Playbook, bullet_id, id_number, normalise
+
+# A rule may quote a task (a tag name, a formula), not carry a page of it: the 1.5B curator
+# made a FiNER task's 26-tag option list (1,131 characters) a bullet, shown on every later task.
+COPY_LIMIT = 120  # characters of the task an ADD/UPDATE/MERGE content may repeat verbatim
 
 
 class DeltaResult(Revision):
@@ -46,8 +51,10 @@ def apply_deltas(
     now: datetime,
     origin: str = "curator",
     reflection_id: str | None = None,
+    task: str = "",
 ) -> DeltaResult:
-    """Apply `ops` to `playbook` at time `now`; new bullets record `reflection_id`."""
+    """Apply `ops` to `playbook` at time `now`; new bullets record `reflection_id`; content
+    that copies more than `COPY_LIMIT` characters of `task` (the ops' source) is rejected."""
     if now.tzinfo is None:
         raise UsageError("apply_deltas needs an aware datetime", fix="use datetime.now(UTC)")
     state = playbook
@@ -55,7 +62,7 @@ def apply_deltas(
     rejected: list[Rejection] = []
     entries: list[HistoryEntry] = []
     for index, op in enumerate(ops):
-        change = _change(state, op, now, reflection_id)
+        change = _copied(op, task) or _change(state, op, now, reflection_id)
         if isinstance(change, _Reject):
             rejected.append(
                 Rejection(index=index, op=op, reason=change.reason, detail=change.detail)
@@ -103,6 +110,17 @@ def _change(
         case RemoveOp():
             found = _find(pb, [op.id])
             return found if isinstance(found, _Reject) else (found, [])
+
+
+def _copied(op: DeltaOp, task: str) -> _Reject | None:
+    content = op.content if isinstance(op, AddOp | UpdateOp | MergeOp) else None
+    if not (task and content):
+        return None
+    a, b = " ".join(content.split()), " ".join(task.split())
+    run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match().size
+    if run <= COPY_LIMIT:
+        return None
+    return _Reject(RejectReason.COPIES_TASK, f"repeats {run} characters of the task verbatim")
 
 
 def _find(pb: Playbook, ids: Sequence[str]) -> list[Bullet] | _Reject:

@@ -63,6 +63,7 @@ class RejectReason(StrEnum):
     UNCHANGED_CONTENT = "unchanged_content"
     MERGE_TOO_FEW = "merge_too_few"
     MERGE_KEEP_NOT_LISTED = "merge_keep_not_listed"
+    COPIES_TASK = "copies_task"
 
 
 class Rejection(BaseModel):

@@ -234,3 +234,13 @@ def test_the_same_step_twice_at_once_runs_as_two_steps() -> None:
 
     steps = asyncio.run(twice())
     assert [s.answer for s in steps] == ["3", "3"] and llm.remaining == 0
+
+
+def test_the_curator_cannot_copy_the_task_into_the_playbook() -> None:
+    """The 1.5B curator made a FiNER task's option list a bullet; the step rejects it."""
+    task = "Tag options: " + ",".join(f"TagNumber{i}" for i in range(20)) + ". Revenue was $5."
+    copied = {"op": "ADD", "section": "checks", "content": task[:200], "reason": "the options"}
+    llm = ScriptedLLM([generated("TagNumber1"), reflected(), curated(copied)])
+    step = asyncio.run(agent(llm).run(task, playbook(RULE), feedback=Feedback(ground_truth="x")))
+    assert [r.reason for r in step.rejected] == [RejectReason.COPIES_TASK]
+    assert step.revision is None or step.revision.playbook.in_section("checks") == []

@@ -73,6 +73,20 @@ def test_add_rejections() -> None:
     assert rejected_for(pb, duplicate) == RejectReason.DUPLICATE_CONTENT
 
 
+def test_content_that_copies_a_long_run_of_the_task_is_rejected() -> None:
+    """A rule may quote the task (a tag name), not carry a page of it into every prompt."""
+    options = ",".join(f"RevenueFromContractWithCustomerPart{i}" for i in range(8))
+    task = f"Here is a list of tag options: {options}. Tag the numbers in the sentence."
+    copied = AddOp(section="formulas", content=f"Use these tags: {options}")
+    quoted = AddOp(section="formulas", content="RevenueFromContractWithCustomerPart3 is revenue.")
+    result = apply_deltas(base(), [copied, quoted], now=T1, task=task)
+    [rejection] = result.rejected
+    assert (rejection.index, rejection.reason) == (0, RejectReason.COPIES_TASK)
+    assert "characters of the task" in rejection.detail
+    assert result.applied == [quoted]
+    assert apply_deltas(base(), [copied], now=T1).applied == [copied]  # no task given: no check
+
+
 def test_update_replaces_content_and_drops_the_embedding() -> None:
     pb = base()
     first = pb.bullets[0].model_copy(update={"embedding": [1.0]})
