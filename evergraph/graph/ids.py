@@ -9,7 +9,7 @@ numbered after the base id.
 
 from __future__ import annotations
 
-from evergraph.graph.models import content_id
+from evergraph.graph.models import content_digest, content_id
 from evergraph.graph.store.shared import name_key
 
 
@@ -27,3 +27,11 @@ def fact_id(
 def record_id(base: str, number: int) -> str:
     """The id of a triple's record after the first `number` ones (number 0 is the base)."""
     return base if number == 0 else content_id(base, str(number))
+
+
+def evidence_digest(
+    fact_id: str, source_id: str, chunk_id: str | None, quote: str, model: str
+) -> bytes:
+    """What makes evidence the same extraction (added again, it is refreshed, not duplicated):
+    SQLite keys evidence by these 16 bytes, Neo4j by their hex."""
+    return content_digest(fact_id, source_id, chunk_id or "", quote, model)

@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from evergraph.errors import EvergraphError, StoreError, StoreFormatError, UsageError
+from evergraph.graph.ids import evidence_digest
 from evergraph.graph.models import (
     Change,
     Chunk,
@@ -68,7 +69,6 @@ from evergraph.graph.store.sqlite_codec import (
     UPSERT_SOURCE,
     Codec,
     M,
-    evidence_key,
     evidence_row,
     fts_query,
     holds_sql,
@@ -321,7 +321,7 @@ class SQLiteGraphStore:
                 for e in evidence
                 if self._conn.execute(
                     REMOVE_EVIDENCE,
-                    (evidence_key(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model),),
+                    (evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model),),
                 ).rowcount
             ]
             self._log("remove", "evidence", ((e.fact_id, evidence_payload(e)) for e in removed))

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
+from evergraph.graph.ids import evidence_digest
 from evergraph.graph.models import (
     Chunk,
     Entity,
@@ -25,7 +26,6 @@ from evergraph.graph.models import (
     Fact,
     FactStatus,
     Source,
-    content_digest,
 )
 from evergraph.graph.store.shared import (
     from_us,
@@ -146,18 +146,10 @@ UPSERT_FACT = FACTS.upsert_sql()
 _EVIDENCE_KEY = ("fact_id", "source_id", "chunk_id", "quote", "model")
 
 
-def evidence_key(
-    fact_id: str, source_id: str, chunk_id: str | None, quote: str, model: str
-) -> bytes:
-    """The `key` column: what makes evidence the same extraction, as a 16-byte digest (an
-    index on the columns themselves holds every quote: seven times the pages)."""
-    return content_digest(fact_id, source_id, chunk_id or "", quote, model)
-
-
 def evidence_row(e: Evidence) -> list[Any]:
     """A row of ADD_EVIDENCE: the record's columns, then its key."""
     row = EVIDENCE.row(e)
-    row.append(evidence_key(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model))
+    row.append(evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model))
     return row
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from evergraph.errors import StoreFormatError
-from evergraph.graph.store.sqlite_codec import evidence_key
+from evergraph.graph.ids import evidence_digest
 
 APP = "evergraph"
 
@@ -172,8 +172,8 @@ _V3 = (
     END""",
 )
 
-# Evidence is unique by a digest of what made it the same extraction (`evidence_key` in
-# sqlite_codec.py, a function of this connection) instead of by an index over those columns,
+# Evidence is unique by a digest of what made it the same extraction (`ids.evidence_digest`,
+# registered on the connection as evidence_key) instead of by an index over those columns,
 # quotes included: 330 index pages instead of 2,386 for 50,000 evidence (bench_integrate), and
 # a batch's commit writes the pages its inserts dirtied.
 _V4 = (
@@ -230,7 +230,7 @@ def prepare(conn: sqlite3.Connection, location: str) -> None:
     at once do not both migrate it.
     """
     stored_version(conn, location)
-    conn.create_function("evidence_key", 5, evidence_key, deterministic=True)
+    conn.create_function("evidence_key", 5, evidence_digest, deterministic=True)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN IMMEDIATE")
     try:
