@@ -43,6 +43,7 @@ from evergraph.agents.extract_rules import (
     MAX_RELATIONS,
     MAX_TAGS,
     ChunkOut,
+    EntitiesOut,
     Judged,
     Rules,
     judge,
@@ -142,8 +143,7 @@ class Extractor:
         self.options = options or ExtractOptions()
         self._schema_text = describe_schema(self.schema)
         self._output = output_model(self.schema)
-        tagging = self.schema.entity_types and not self.schema.relations
-        self._system = TAG_SYSTEM if tagging else SYSTEM
+        self._system = TAG_SYSTEM if issubclass(self._output, EntitiesOut) else SYSTEM
 
     def messages(self, text: str) -> list[Message]:
         return [

@@ -57,6 +57,7 @@ def apply_deltas(
     that copies more than `COPY_LIMIT` characters of `task` (the ops' source) is rejected."""
     if now.tzinfo is None:
         raise UsageError("apply_deltas needs an aware datetime", fix="use datetime.now(UTC)")
+    task = " ".join(task.split())  # whitespace-collapsed once, as `_copied` compares it
     state = playbook
     applied: list[DeltaOp] = []
     rejected: list[Rejection] = []
@@ -116,8 +117,8 @@ def _copied(op: DeltaOp, task: str) -> _Reject | None:
     content = op.content if isinstance(op, AddOp | UpdateOp | MergeOp) else None
     if not (task and content):
         return None
-    a, b = " ".join(content.split()), " ".join(task.split())
-    run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match().size
+    matcher = SequenceMatcher(None, " ".join(content.split()), task, autojunk=False)
+    run = matcher.find_longest_match().size
     if run <= COPY_LIMIT:
         return None
     return _Reject(RejectReason.COPIES_TASK, f"repeats {run} characters of the task verbatim")
