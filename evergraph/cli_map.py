@@ -81,8 +81,11 @@ def register_map_commands(
         by the next run. Then: `evergraph report OUT`.
         """
         s = settings(ctx)
+        if concurrency is not None:  # the client's own cap would otherwise queue the extra
+            llm = s.llm.model_copy(update={"max_concurrency": concurrency})
+            s = s.model_copy(update={"llm": llm})
         options = MapOptions(
-            concurrency=concurrency or s.llm.max_concurrency,
+            concurrency=s.llm.max_concurrency,
             attempts=attempts,
             executor=executor,
             workers=workers,

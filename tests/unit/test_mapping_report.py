@@ -6,13 +6,16 @@ import csv
 import importlib.util
 import json
 import re
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from evergraph.cli import app
+from evergraph.config import Settings
 from evergraph.errors import UsageError
+from evergraph.llm.base import LLM
 from evergraph.mapping.periods import Freq
 from evergraph.mapping.report import ReportOptions, write_report
 from tests.unit.mapping_fixtures import PAPERS, run_map
@@ -85,14 +88,21 @@ def test_the_map_command_maps_papers_and_prints_a_summary(
     from evergraph.embed.testing import HashingEmbedder
     from tests.unit.mapping_fixtures import scripted, write_papers, write_schema
 
-    monkeypatch.setattr(evergraph.runtime, "build_llm", lambda settings: scripted())
+    caps: list[int] = []
+
+    def build_llm(settings: Settings) -> AbstractAsyncContextManager[LLM]:
+        caps.append(settings.llm.max_concurrency)
+        return scripted()
+
+    monkeypatch.setattr(evergraph.runtime, "build_llm", build_llm)
     monkeypatch.setattr(evergraph.runtime, "build_embedder", lambda settings: HashingEmbedder())
     monkeypatch.setenv("EVERGRAPH_HOME", str(tmp_path / "home"))
     out = tmp_path / "map"
     args = ["map", str(write_papers(tmp_path / "papers.jsonl")), "--out", str(out),
             "--schema", str(write_schema(tmp_path / "schema.json")), "--samples", "2"]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, [*args, "--concurrency", "7"])
     assert result.exit_code == 0, result.output
+    assert caps and set(caps) == {7}  # --concurrency lifts the client's cap on requests in flight
     assert f"{len(PAPERS)} of {len(PAPERS)}" in result.output
     assert (out / "graph.db").is_file() and (out / "checkpoints.db").is_file()
     again = CliRunner().invoke(app, args)
