@@ -37,6 +37,11 @@ class ServiceError(EvergraphError):
     """An external service (LLM endpoint, embedder, model server) failed or is unreachable."""
 
 
+class UnreachableError(ServiceError):
+    """Nothing answers at the service's address: every further call would fail the same way,
+    so batch jobs stop on it instead of recording each item as failed."""
+
+
 class ModelNotFoundError(ServiceError):
     """The LLM endpoint is up but does not serve the configured model."""
 

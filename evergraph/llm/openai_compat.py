@@ -24,7 +24,13 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from evergraph.config import LLMSettings, SamplingMode, StructuredMode
-from evergraph.errors import ModelNotFoundError, OutputValidationError, ServiceError, UsageError
+from evergraph.errors import (
+    ModelNotFoundError,
+    OutputValidationError,
+    ServiceError,
+    UnreachableError,
+    UsageError,
+)
 from evergraph.llm.base import Message, Samples, Usage
 from evergraph.llm.cache import RawChoice, RawResponse, ResponseCache, request_key
 from evergraph.llm.partial import salvage
@@ -445,7 +451,9 @@ class OpenAICompatLLM:
             )
         if isinstance(e, openai.APIConnectionError):
             cause = e.__cause__ or e
-            return ServiceError(f"cannot reach the LLM server at {url}: {cause}", fix=SERVER_FIX)
+            return UnreachableError(
+                f"cannot reach the LLM server at {url}: {cause}", fix=SERVER_FIX
+            )
         if isinstance(e, openai.AuthenticationError | openai.PermissionDeniedError):
             return ServiceError(
                 f"the LLM server at {url} rejected the API key (HTTP {e.status_code})",

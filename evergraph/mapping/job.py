@@ -31,7 +31,7 @@ from evergraph.agents.build import (
     order,
 )
 from evergraph.agents.extract import ExtractOptions, Extractor
-from evergraph.errors import UsageError
+from evergraph.errors import UnreachableError, UsageError
 from evergraph.graph.candidates import DocumentExtraction
 from evergraph.graph.construct import IntegrationReport
 from evergraph.graph.ingest import Document
@@ -68,17 +68,21 @@ async def extract_or_fail(
     model: str,
     options: MapOptions,
 ) -> tuple[DocumentExtraction, str | None]:
-    """The paper's extraction, or an empty one marked `PAPER_FAILED` and the last error."""
-    error = ""
+    """The paper's extraction, or an empty one marked `PAPER_FAILED` and the last error.
+    Raises `UnreachableError` when no attempt reached the model server: the job stops (and
+    resumes on the next run) rather than record every remaining paper as failed."""
+    error: Exception | None = None
     for attempt in range(options.attempts):
         if attempt:
             await asyncio.sleep(options.backoff_s * 2 ** (attempt - 1))
         try:
             return await extract(), None
         except Exception as e:  # one paper must never stop the job: recorded by the caller
-            error = f"{type(e).__name__}: {e}"
+            error = e
+    if isinstance(error, UnreachableError):
+        raise error
     failed = DocumentExtraction(source_id=source_id, rejected={PAPER_FAILED: 1}, model=model)
-    return failed, error
+    return failed, f"{type(error).__name__}: {error}"
 
 
 @dataclass

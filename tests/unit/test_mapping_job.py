@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from evergraph.errors import UnreachableError
 from evergraph.graph import views
 from evergraph.graph.models import Entity, Fact
 from evergraph.graph.store.sqlite import SQLiteGraphStore
@@ -80,6 +81,32 @@ def test_a_paper_that_keeps_failing_is_recorded_then_retried_next_run(tmp_path: 
     assert summary.failed == [] and summary.build.totals.documents == 1
     assert summary.build.totals.skipped == len(PAPERS) - 1
     assert "exoplanets" in {e.name for e in views.records(store, Entity)}
+
+
+def test_an_unreachable_server_stops_the_job_instead_of_failing_every_paper(
+    tmp_path: Path,
+) -> None:
+    def down(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:
+        if "exoplanets" in messages[-1]["content"]:
+            raise UnreachableError("cannot reach the LLM server at http://127.0.0.1:1/v1")
+        return answer(messages, schema, n)
+
+    def factory() -> AbstractAsyncContextManager[LLM]:
+        return nullcontext(ScriptedLLM([down] * 1000))
+
+    out = tmp_path / "out"
+    with pytest.raises(UnreachableError):
+        run_map(tmp_path, out, options=MapOptions(attempts=2, backoff_s=0.0), llm_factory=factory)
+    assert not (out / FAILURES).exists()  # not the papers' fault: none recorded as failed
+    with SQLiteGraphStore(out / "graph.db") as store:
+        kept = store.stats().sources
+    assert kept < len(PAPERS)
+
+    summary, store = run_map(tmp_path, out)  # the server is back: the job resumes
+    assert summary.failed == [] and summary.build.totals.skipped == kept
+    assert summary.build.totals.documents == len(PAPERS) - kept
+    assert "exoplanets" in {e.name for e in views.records(store, Entity)}
+    store.close()
 
 
 def test_a_second_run_duplicates_nothing(tmp_path: Path) -> None:
