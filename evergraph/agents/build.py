@@ -2,7 +2,9 @@
 
 A LangGraph graph of one node, `step`, that loops until every document is handled. A step
 takes the next window of documents (in date order), extracts them concurrently (at most
-`concurrency` documents in flight against the model server), and integrates them strictly in
+`concurrency` documents in flight against the model server; the next window's extractions
+queue behind them, so the server does not idle while a window's last documents finish, and
+are cancelled if the run stops), and integrates them strictly in
 date order, as soon as a document and every earlier one are extracted: the next documents that
 are extracted by then go with it in one store transaction (`Constructor.many`, each document
 still all or nothing), else it goes alone. After each step the SQLite checkpointer records the
@@ -121,6 +123,9 @@ def constructor(store: GraphStore, embedder: Embedder, schema: GraphSchema) -> C
     return Constructor(store, embedder, schema)
 
 
+Prepared = tuple[Source | None, list[Chunk]]  # a document's source and chunks; None: stored
+
+
 def _succeeded(task: asyncio.Task[Any]) -> bool:
     return task.done() and not task.cancelled() and task.exception() is None
 
@@ -232,6 +237,9 @@ class Builder:
         self._documents: list[Document] = []
         self._started = 0.0
         self._run_facts = self._run_tokens = self._run_docs = 0
+        # position -> the document prepared and its extraction, started ahead of its step
+        self._ahead: dict[int, tuple[Prepared, asyncio.Task[DocumentExtraction | None]]] = {}
+        self._slots: asyncio.Semaphore | None = None
 
     async def run(
         self, documents: Sequence[Document], checkpointer: BaseCheckpointSaver[Any]
@@ -246,7 +254,11 @@ class Builder:
         snapshot = await graph.aget_state(config)
         resumed = bool(snapshot.next)
         start: BuildState | None = None if resumed else {"position": 0, "totals": {}}
-        final = await graph.ainvoke(start, config)
+        self._slots = asyncio.Semaphore(self.concurrency)
+        try:
+            final = await graph.ainvoke(start, config)
+        finally:
+            await self._drop_ahead()
         return Summary(
             totals=Totals.model_validate(final["totals"]),
             total=len(self._documents),
@@ -267,17 +279,14 @@ class Builder:
     async def _step(self, state: BuildState) -> BuildState:
         position = state["position"]
         totals = Totals.model_validate(state["totals"])
-        window = self._documents[position : position + self.concurrency * WINDOW_PER_SLOT]
-        slots = asyncio.Semaphore(self.concurrency)
-        prepared = [self._prepare(d) for d in window]
-
-        async def extract(source: Source | None, chunks: list[Chunk]) -> DocumentExtraction | None:
-            if source is None:
-                return None
-            async with slots:
-                return await self.extractor.document(source.id, chunks)
-
-        tasks = [asyncio.create_task(extract(s, c)) for s, c in prepared]
+        size = self.concurrency * WINDOW_PER_SLOT
+        end = min(position + size, len(self._documents))
+        started = [self._start(k) for k in range(position, end)]
+        for k in range(end, min(end + size, len(self._documents))):
+            self._start(k)  # the next window queues behind this one: no idle slots at its tail
+        window = range(end - position)
+        prepared = [p for p, _ in started]
+        tasks = [t for _, t in started]
         try:
             i = 0
             while i < len(window):
@@ -300,15 +309,39 @@ class Builder:
                         self._run_tokens += extraction.prompt_tokens + extraction.completion_tokens
                     self._report(position + k + 1, totals)
                 i = ready[-1] + 1
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        return {"position": position + len(window), "totals": totals.model_dump()}
+        except BaseException:
+            await self._drop_ahead()
+            raise
+        for k in range(position, end):
+            del self._ahead[k]
+        return {"position": end, "totals": totals.model_dump()}
+
+    def _start(self, k: int) -> tuple[Prepared, asyncio.Task[DocumentExtraction | None]]:
+        """Document `k` prepared and its extraction running (at most `concurrency` at once)."""
+        if k not in self._ahead:
+            prepared = self._prepare(self._documents[k])
+            self._ahead[k] = (prepared, asyncio.create_task(self._extract(*prepared)))
+        return self._ahead[k]
+
+    async def _extract(
+        self, source: Source | None, chunks: list[Chunk]
+    ) -> DocumentExtraction | None:
+        if source is None:
+            return None
+        assert self._slots is not None
+        async with self._slots:
+            return await self.extractor.document(source.id, chunks)
+
+    async def _drop_ahead(self) -> None:
+        tasks = [t for _, t in self._ahead.values()]
+        self._ahead.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _integrate(
         self,
-        prepared: Sequence[tuple[Source | None, list[Chunk]]],
+        prepared: Sequence[Prepared],
         ready: Sequence[int],
         extractions: Sequence[DocumentExtraction | None],
     ) -> list[Integrated | Exception | None]:
@@ -327,7 +360,7 @@ class Builder:
             outcomes = {k: self.integrate(self.store, *item) for k, item in todo}
         return [outcomes.get(k) for k in ready]
 
-    def _prepare(self, document: Document) -> tuple[Source | None, list[Chunk]]:
+    def _prepare(self, document: Document) -> Prepared:
         """The source and its chunks, or (None, []) when the store holds it already (then
         it costs no model call; `integrate` checks again inside its transaction)."""
         if self.store.get_source(document.source_id) is not None:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import pytest
 from pydantic import BaseModel
 
+from evergraph.agents import build as build_module
 from evergraph.agents.build import (
     Builder,
     Progress,
@@ -193,6 +194,46 @@ def test_documents_are_integrated_in_date_order_with_bounded_concurrency(
     assert llm.most_in_flight == 3  # several documents in flight, never more than allowed
     assert [p.done for p in seen] == [1, 2, 3, 4, 5, 6]
     assert seen[-1].docs_this_run == 6 and seen[-1].facts_this_run == 6
+
+
+class TailLLM(ScriptedLLM):
+    """The last document of the first window (doc1, with windows of two) answers only once the
+    first of the next window (doc3) has started: it can, only if that window is started ahead."""
+
+    def __init__(self) -> None:
+        super().__init__([answer] * 100)
+        self.next_started = asyncio.Event()
+        self.waited_in_vain = False
+
+    async def structured(
+        self,
+        messages: Sequence[Message],
+        schema: type[T],
+        *,
+        n: int = 1,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> Samples[T]:
+        text = messages[-1]["content"]
+        if "Telescope T3 " in text:
+            self.next_started.set()
+        if "Telescope T1 " in text:
+            try:
+                await asyncio.wait_for(self.next_started.wait(), timeout=5)
+            except TimeoutError:
+                self.waited_in_vain = True
+        return await super().structured(messages, schema, n=n, max_tokens=max_tokens)
+
+
+def test_the_next_window_is_extracted_while_a_window_finishes(
+    store: SQLiteGraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(build_module, "WINDOW_PER_SLOT", 1)  # windows of `concurrency` = 2
+    integrate = RecordingIntegrate()
+    llm = TailLLM()
+    build(store, integrate, tmp_path / "cp.db", llm=llm, concurrency=2)
+    assert not llm.waited_in_vain  # a free slot went to the next window at once
+    assert integrate.order == DATE_ORDER  # still integrated in date order
 
 
 def test_summary_counts(store: SQLiteGraphStore, tmp_path: Path) -> None:
