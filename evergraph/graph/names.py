@@ -45,6 +45,11 @@ def _singular(token: str) -> str:
     )
 
 
+def plain_key(name: str) -> str:
+    """A name normalised and each word singular: "Black Holes" and "black hole" share it."""
+    return " ".join(_singular(t) for t in normalise(name).split())
+
+
 def _canonical(a: str, b: str) -> tuple[str, str]:
     """Both names singular, without the initials only one of them has."""
     ta, tb = [_singular(t) for t in a.split()], [_singular(t) for t in b.split()]

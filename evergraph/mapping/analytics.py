@@ -172,7 +172,8 @@ def analyse(
         for earlier, later in pairwise(periods)
         for e in events(later, communities[earlier], communities[later])
     ]
-    whole = views.simple(views.to_networkx(store, as_of=as_of))
+    entities = views.to_networkx(store, as_of=as_of)  # one node per concept, as in `occ`
+    whole = views.simple(nx.relabel_nodes(entities, occ.key_of, copy=True))
     whole.remove_edges_from(list(nx.selfloop_edges(whole)))
     overall = (
         [frozenset(c) for c in views.communities(whole, seed=seed)]

@@ -1,5 +1,11 @@
 """Which concept appears in which paper, when: read back from the store, as of any date.
 
+A concept is a name, not an entity: the entities whose names differ only in case, punctuation
+or plural are one concept (`names.plain_key`), whatever types the tagger gave them. Measured
+on 450 astro-ph papers tagged by the 0.5B model: "dark energy" was stored as five entities
+(typed property, object, instrument...), "Black Holes" and "black holes" as two; split so,
+no concept reached the trend test's five papers.
+
 The rows come from the `appears_in` facts (`concepts`), the denominators from the stored
 sources (every paper, also those in which no concept was found), so the counts are the graph's
 own, not a side file's. "As of" a date keeps the papers published by then; "since" a date
@@ -9,11 +15,12 @@ periods and, far from the others in time, weigh heavily on a trend's slope.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from evergraph.graph.models import Entity, Source
+from evergraph.graph.names import plain_key
 from evergraph.graph.store.base import GraphStore
 from evergraph.graph.views import facts_holding, records
 from evergraph.mapping.concepts import APPEARS_IN
@@ -22,16 +29,17 @@ from evergraph.mapping.periods import Freq, period_of, period_range
 
 @dataclass(frozen=True)
 class Concept:
-    id: str
-    name: str
-    type: str
+    id: str  # the name's key
+    name: str  # the commonest spelling
+    type: str  # the commonest type
 
 
 @dataclass
 class Occurrences:
     """Concepts per dated paper (undated papers have no period and are left out)."""
 
-    concepts: dict[str, Concept] = field(default_factory=dict)  # entity id -> concept
+    concepts: dict[str, Concept] = field(default_factory=dict)  # concept id -> concept
+    key_of: dict[str, str] = field(default_factory=dict)  # entity id -> concept id
     papers: dict[str, datetime] = field(default_factory=dict)  # paper id -> date
     by_paper: dict[str, set[str]] = field(default_factory=dict)  # paper id -> concept ids
 
@@ -72,10 +80,22 @@ def read_occurrences(
             continue
         if since is None or when >= since:
             found.papers[s.key or s.id] = when
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    types: dict[str, Counter[str]] = defaultdict(Counter)
+    for e in records(store, Entity):
+        key = found.key_of[e.id] = plain_key(e.name) or e.id
+        spellings[key][e.name] += max(e.mentions, 1)
+        types[key][e.type] += max(e.mentions, 1)
+    for key, names in spellings.items():
+        found.concepts[key] = Concept(key, _commonest(names), _commonest(types[key]))
     for f in facts_holding(store, as_of=as_of):
         paper = f.object_value or ""
         if f.predicate == APPEARS_IN and paper in found.papers:
-            found.by_paper.setdefault(paper, set()).add(f.subject_id)
-    for e in records(store, Entity):
-        found.concepts[e.id] = Concept(e.id, e.name, e.type)
+            concept = found.key_of.get(f.subject_id, f.subject_id)
+            found.by_paper.setdefault(paper, set()).add(concept)
     return found
+
+
+def _commonest(counts: Counter[str]) -> str:
+    """The most counted, ties to the first in sort order (the same on every run)."""
+    return min(counts, key=lambda k: (-counts[k], k))

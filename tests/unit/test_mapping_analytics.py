@@ -83,3 +83,46 @@ def test_since_a_date_drops_earlier_papers_from_the_periods_not_from_the_graph(
     assert late.periods == ["2008"] and late.totals == [4]
     assert "N-body simulations" not in {late.name(c) for c in late.frequency}  # 2007 only
     assert "N-body simulations" in {late.name(c.concept) for c in late.centrality}
+
+
+def test_spellings_and_types_of_one_name_are_one_concept(tmp_path: Path) -> None:
+    """The tagger types and spells a concept as it likes: the map counts the name."""
+    from evergraph.graph.models import Entity, Fact, Source
+    from evergraph.graph.store.sqlite import SQLiteGraphStore
+    from evergraph.mapping.concepts import APPEARS_IN, CO_OCCURS
+
+    def day(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    papers = {"p1": "2007-01-05", "p2": "2007-02-05", "p3": "2007-02-20"}
+    found = {"Black Holes": ("object", ["p1"]), "black hole": ("field", ["p2", "p3"]),
+             "quasars": ("object", ["p1", "p3"])}  # fmt: skip
+    with SQLiteGraphStore(tmp_path / "graph.db") as store:
+        store.upsert_sources(
+            [Source(id=k, key=k, text=k, published_at=day(d)) for k, d in papers.items()]
+        )
+        store.upsert_entities(
+            [
+                Entity(id=name, name=name, type=t, mentions=len(ps))
+                for name, (t, ps) in found.items()
+            ]
+        )
+        facts = [
+            Fact(id=f"{name}@{p}", subject_id=name, predicate=APPEARS_IN, object_value=p,
+                 confidence=0.9, valid_from=day(papers[p]))
+            for name, (_, ps) in found.items()
+            for p in ps
+        ]  # fmt: skip
+        for p, holes in [("p1", "Black Holes"), ("p3", "black hole")]:
+            facts.append(
+                Fact(id=f"q@{p}", subject_id=holes, predicate=CO_OCCURS, object_id="quasars",
+                     confidence=0.9, valid_from=day(papers[p]))
+            )  # fmt: skip
+        store.upsert_facts(facts)
+        a = analyse(store, freq=Freq.month, min_papers=2)
+    counts = {a.name(c): v for c, v in a.frequency.items()}
+    assert counts == {"black hole": [1, 2], "quasars": [1, 1]}  # the commonest spelling
+    (hole,) = [c for c in a.frequency if a.name(c) == "black hole"]
+    assert a.occurrences.concepts[hole].type == "field"  # the commonest type
+    assert sorted(a.graph.nodes) == sorted(a.frequency) and a.graph.number_of_edges() == 1
+    assert a.graph[hole]["quasar"]["confidence"] > 1  # both papers' edges, summed
