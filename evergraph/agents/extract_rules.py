@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from evergraph.graph.candidates import CandidateFact, Mention
+from evergraph.graph.names import plain_key
 from evergraph.graph.schema import GraphSchema, RelationType
 from evergraph.llm.enums import with_enums
 from evergraph.llm.partial import ItemLists
@@ -127,6 +128,7 @@ class Reason(StrEnum):
     OBJECT = "object_not_in_text"
     QUOTE = "quote_not_in_text"
     AGREEMENT = "low_agreement"
+    TYPE_NAME = "names_a_type"  # a tagged "concept" that is a type's name: "model", "fields"
 
 
 @dataclass(frozen=True)
@@ -322,7 +324,7 @@ def judge(
                 confidence=min(agreement, rules.confidence_cap),
             )
         )
-    judged.mentions = _mentions(samples, need, text, schema, rules, judged.facts)
+    judged.mentions = _mentions(samples, need, text, schema, rules, judged)
     return judged
 
 
@@ -368,23 +370,29 @@ def _mentions(
     text: str,
     schema: GraphSchema,
     rules: Rules,
-    facts: Sequence[CandidateFact],
+    judged: Judged,
 ) -> list[Mention]:
-    """Entities enough samples named and the chunk mentions, plus every accepted fact's ends."""
+    """Entities enough samples named and the chunk mentions, plus every accepted fact's ends.
+    A schema's type names are not entities (the 0.5B tagged "model" and "field" in astro-ph
+    abstracts, whose schema has those types)."""
     by_key: dict[str, list[EntityOut]] = defaultdict(list)
     for sample in samples:
         for key, e in {name_key(e.name): e for e in sample.entities}.items():
             by_key[key].append(e)
+    type_names = {plain_key(t) for t in schema.entity_types}
     found: dict[tuple[str, str], Mention] = {}
     for es in by_key.values():
         type_ = canonical_type(_majority((e.type for e in es), ANY_TYPE, schema), schema)
         name = _first_found((e.name for e in es), text, rules)
         if len(es) < need or type_ is None or name is None:
             continue
+        if plain_key(name) in type_names:
+            judged.rejected[Reason.TYPE_NAME] += 1
+            continue
         aliases = {a for e in es for n in e.aliases if (a := locate(n, text, rules.quote_match))}
         aliases.discard(name)
         found[(name_key(name), type_)] = Mention(name=name, type=type_, aliases=sorted(aliases))
-    for f in facts:
+    for f in judged.facts:
         for m in (f.subject, f.object):
             if m is not None:
                 found.setdefault((name_key(m.name), m.type), m)

@@ -295,3 +295,13 @@ def test_a_schema_of_entity_types_alone_asks_for_concepts_only() -> None:
         "entities",
     ]
     assert "Predicates" in Extractor(ScriptedLLM([]), SCHEMA).messages("text")[0]["content"]
+
+
+def test_a_tagged_type_name_is_not_an_entity() -> None:
+    """The 0.5B tagged "model" and "field" in abstracts whose schema has those types."""
+    concepts = GraphSchema(entity_types=["Telescope", "Galaxy"])
+    tagged = [{"name": "galaxy", "type": "Galaxy"}, {"name": "M87", "type": "Galaxy"}]
+    samples = [ChunkOut.model_validate({"entities": tagged, "relations": []})] * 2
+    judged = judge(samples, 2, text=TEXT, chunk_id="c1", schema=concepts, rules=Rules())
+    assert [m.name for m in judged.mentions] == ["M87"]
+    assert judged.rejected == {"names_a_type": 1}
