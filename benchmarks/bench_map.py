@@ -88,6 +88,8 @@ def llm_factory(args: argparse.Namespace, schema: GraphSchema) -> Any:
         answer = scripted_answer(schema)
         return lambda: nullcontext(ScriptedLLM([answer] * 100_000))
     settings, cache_dir = llm_settings(args)
+    # as `evergraph map --concurrency`: the client's cap must not hold the highest level back
+    settings = settings.model_copy(update={"max_concurrency": max(args.concurrency)})
 
     def real() -> AbstractAsyncContextManager[LLM]:
         cache = ResponseCache(cache_dir / "llm.db") if settings.cache else None

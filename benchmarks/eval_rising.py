@@ -1,7 +1,7 @@
 """Topics stated before a mapping run, tested after it: does the map flag them as it should?
 
     .venv/bin/python benchmarks/eval_rising.py MAP_DIR benchmarks/predictions/astroph_rising.json \\
-        [--since 2007-01] [--period month] [--out OUT]
+        [--since 2007-01] [--as-of 2008-12-31] [--period month] [--out OUT]
 
 MAP_DIR is a folder written by `evergraph map`. The predictions file names topics, each a
 case-insensitive regular expression over concept names and the direction expected of it
@@ -58,6 +58,7 @@ def main() -> None:
     p.add_argument("map_dir", type=Path)
     p.add_argument("predictions", type=Path)
     p.add_argument("--since", default="2007-01", help="first period (YYYY-MM)")
+    p.add_argument("--as-of", help="last day (YYYY-MM-DD): later papers are left out")
     p.add_argument("--period", choices=[f.value for f in Freq], default="month")
     p.add_argument("--out", type=Path, default=Path("eval_out"))
     args = p.parse_args()
@@ -68,8 +69,13 @@ def main() -> None:
     topics: dict[str, dict[str, str]] = json.loads(args.predictions.read_text(encoding="utf-8"))
     freq = Freq(args.period)
     since = datetime.fromisoformat(f"{args.since}-01").replace(tzinfo=UTC)
+    as_of = (
+        datetime.fromisoformat(args.as_of).replace(tzinfo=UTC, hour=23, minute=59)
+        if args.as_of
+        else None
+    )
     with SQLiteGraphStore(store_path) as store:
-        occ = read_occurrences(store, since=since)
+        occ = read_occurrences(store, since=since, as_of=as_of)
     periods, totals = occ.periods(freq), occ.totals(freq)
     names = {c: concept.name for c, concept in occ.concepts.items()}
     single = {t.concept: t for t in trends(occ.counts(freq), totals, min_papers=MIN_PAPERS)}
