@@ -76,13 +76,14 @@ def answer(messages: list[Message], schema: type[BaseModel], n: int) -> list[str
     return [out.model_dump_json()] * n
 
 
-class SlowLLM(ScriptedLLM):
-    """Later documents answer sooner, so extraction finishes out of date order; counts the
-    documents in flight at once."""
+class HookedLLM(ScriptedLLM):
+    """Scripted answers, each once `before(prompt)` has run: a test's own delay or wait."""
 
     def __init__(self) -> None:
         super().__init__([answer] * 100)
-        self.in_flight = self.most_in_flight = 0
+
+    async def before(self, prompt: str) -> None:
+        raise NotImplementedError
 
     async def structured(
         self,
@@ -93,12 +94,24 @@ class SlowLLM(ScriptedLLM):
         temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> Samples[T]:
+        await self.before(messages[-1]["content"])
+        return await super().structured(messages, schema, n=n, max_tokens=max_tokens)
+
+
+class SlowLLM(HookedLLM):
+    """Later documents answer sooner, so extraction finishes out of date order; counts the
+    documents in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = self.most_in_flight = 0
+
+    async def before(self, prompt: str) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        i = int(messages[-1]["content"].split("Telescope T")[1].split(" ")[0])
+        i = int(prompt.split("Telescope T")[1].split(" ")[0])
         await asyncio.sleep(0.01 * (len(YEARS) - i))
         self.in_flight -= 1
-        return await super().structured(messages, schema, n=n, max_tokens=max_tokens)
 
 
 @dataclass
@@ -196,33 +209,23 @@ def test_documents_are_integrated_in_date_order_with_bounded_concurrency(
     assert seen[-1].docs_this_run == 6 and seen[-1].facts_this_run == 6
 
 
-class TailLLM(ScriptedLLM):
+class TailLLM(HookedLLM):
     """The last document of the first window (doc1, with windows of two) answers only once the
     first of the next window (doc3) has started: it can, only if that window is started ahead."""
 
     def __init__(self) -> None:
-        super().__init__([answer] * 100)
+        super().__init__()
         self.next_started = asyncio.Event()
         self.waited_in_vain = False
 
-    async def structured(
-        self,
-        messages: Sequence[Message],
-        schema: type[T],
-        *,
-        n: int = 1,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> Samples[T]:
-        text = messages[-1]["content"]
-        if "Telescope T3 " in text:
+    async def before(self, prompt: str) -> None:
+        if "Telescope T3 " in prompt:
             self.next_started.set()
-        if "Telescope T1 " in text:
+        if "Telescope T1 " in prompt:
             try:
                 await asyncio.wait_for(self.next_started.wait(), timeout=5)
             except TimeoutError:
                 self.waited_in_vain = True
-        return await super().structured(messages, schema, n=n, max_tokens=max_tokens)
 
 
 def test_the_next_window_is_extracted_while_a_window_finishes(
