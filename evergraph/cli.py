@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -315,6 +316,8 @@ def main() -> None:
     """Entry point: map errors to messages and exit codes (2 usage, 1 runtime, 130 Ctrl-C)."""
     logging.getLogger("neo4j").setLevel(logging.CRITICAL)  # we report its failures, once
     command = typer.main.get_command(app)
+    # SIGTERM (`kill`, `docker stop`) stops a run the way Ctrl-C does: what is committed stays
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
     try:
         rv = command.main(standalone_mode=False)
     except typer.TyperException as e:  # click's usage errors (typer vendors click)

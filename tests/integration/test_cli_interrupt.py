@@ -1,4 +1,5 @@
-"""Ctrl-C in the middle of a real run: one message, exit 130, everything committed is kept."""
+"""Ctrl-C or SIGTERM in the middle of a real run: one message, exit 130, everything committed
+is kept."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def silent_server() -> tuple[socket.socket, threading.Event]:
     return srv, called
 
 
-def test_ctrl_c_while_waiting_for_the_model_keeps_stored_documents(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_kill_while_waiting_for_the_model_keeps_stored_documents(
+    tmp_path: Path, sent: signal.Signals
+) -> None:
+    """SIGTERM (`kill`, `docker stop`) ends a run as Ctrl-C does (it was a plain death)."""
     srv, called = silent_server()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVERGRAPH_")}
     env |= {
@@ -54,7 +59,7 @@ def test_ctrl_c_while_waiting_for_the_model_keeps_stored_documents(tmp_path: Pat
     )
     try:
         assert called.wait(120), "the smoke run never reached the model server"
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sent)
         _, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
