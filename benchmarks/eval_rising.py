@@ -78,7 +78,8 @@ def main() -> None:
         occ = read_occurrences(store, since=since, as_of=as_of)
     periods, totals = occ.periods(freq), occ.totals(freq)
     names = {c: concept.name for c, concept in occ.concepts.items()}
-    single = {t.concept: t for t in trends(occ.counts(freq), totals, min_papers=MIN_PAPERS)}
+    per_concept = occ.counts(freq)
+    single = {t.concept: t for t in trends(per_concept, totals, min_papers=MIN_PAPERS)}
 
     counts: dict[str, list[int]] = {}
     matched: dict[str, set[str]] = {}
@@ -92,7 +93,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for topic, spec in topics.items():
         t = tested.get(topic)
-        ranked = sorted(matched[topic], key=lambda c: -sum(occ.counts(freq).get(c, [])))
+        ranked = sorted(matched[topic], key=lambda c: (-sum(per_concept.get(c, [])), names[c]))
         rows.append(
             {
                 "id": topic,

@@ -279,20 +279,20 @@ class Builder:
     async def _step(self, state: BuildState) -> BuildState:
         position = state["position"]
         totals = Totals.model_validate(state["totals"])
-        size = self.concurrency * WINDOW_PER_SLOT
-        end = min(position + size, len(self._documents))
+        window = self.concurrency * WINDOW_PER_SLOT
+        end = min(position + window, len(self._documents))
         started = [self._start(k) for k in range(position, end)]
-        for k in range(end, min(end + size, len(self._documents))):
+        for k in range(end, min(end + window, len(self._documents))):
             self._start(k)  # the next window queues behind this one: no idle slots at its tail
-        window = range(end - position)
+        size = end - position
         prepared = [p for p, _ in started]
         tasks = [t for _, t in started]
         try:
             i = 0
-            while i < len(window):
+            while i < size:
                 await asyncio.wait([tasks[i]])
                 ready = [i]  # with the next ones that are extracted already, in order
-                while ready[-1] + 1 < len(window) and _succeeded(tasks[ready[-1] + 1]):
+                while ready[-1] + 1 < size and _succeeded(tasks[ready[-1] + 1]):
                     ready.append(ready[-1] + 1)
                 extractions = [await tasks[k] for k in ready]
                 for k, extraction, integrated in zip(

@@ -9,7 +9,7 @@ numbered after the base id.
 
 from __future__ import annotations
 
-from evergraph.graph.models import content_digest, content_id
+from evergraph.graph.models import Evidence, content_digest, content_id
 from evergraph.graph.store.shared import name_key
 
 
@@ -35,3 +35,7 @@ def evidence_digest(
     """What makes evidence the same extraction (added again, it is refreshed, not duplicated):
     SQLite keys evidence by these 16 bytes, Neo4j by their hex."""
     return content_digest(fact_id, source_id, chunk_id or "", quote, model)
+
+
+def evidence_digest_of(e: Evidence) -> bytes:
+    return evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model)

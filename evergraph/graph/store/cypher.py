@@ -34,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from evergraph.errors import UsageError
-from evergraph.graph.ids import evidence_digest
+from evergraph.graph.ids import evidence_digest_of
 from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
 from evergraph.graph.store import neo4j_codec as codec
 from evergraph.graph.store.playbook_checks import BulletWrites
@@ -293,7 +293,7 @@ def upsert_facts(facts: Iterable[Fact]) -> Statement:
 
 def evidence_key(e: Evidence) -> str:
     """The same extraction added twice (a resumed batch job) updates instead of duplicating."""
-    return evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model).hex()
+    return evidence_digest_of(e).hex()
 
 
 def add_evidence(evidence: Iterable[Evidence]) -> Statement:

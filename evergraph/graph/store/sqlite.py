@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from evergraph.errors import EvergraphError, StoreError, StoreFormatError, UsageError
-from evergraph.graph.ids import evidence_digest
+from evergraph.graph.ids import evidence_digest_of
 from evergraph.graph.models import (
     Change,
     Chunk,
@@ -319,10 +319,7 @@ class SQLiteGraphStore:
             removed = [
                 e
                 for e in evidence
-                if self._conn.execute(
-                    REMOVE_EVIDENCE,
-                    (evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model),),
-                ).rowcount
+                if self._conn.execute(REMOVE_EVIDENCE, (evidence_digest_of(e),)).rowcount
             ]
             self._log("remove", "evidence", ((e.fact_id, evidence_payload(e)) for e in removed))
         return len(removed)

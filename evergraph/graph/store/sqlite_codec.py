@@ -18,15 +18,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-from evergraph.graph.ids import evidence_digest
-from evergraph.graph.models import (
-    Chunk,
-    Entity,
-    Evidence,
-    Fact,
-    FactStatus,
-    Source,
-)
+from evergraph.graph.ids import evidence_digest_of
+from evergraph.graph.models import Chunk, Entity, Evidence, Fact, FactStatus, Source
 from evergraph.graph.store.shared import (
     from_us,
     holds_predicate,
@@ -149,7 +142,7 @@ _EVIDENCE_KEY = ("fact_id", "source_id", "chunk_id", "quote", "model")
 def evidence_row(e: Evidence) -> list[Any]:
     """A row of ADD_EVIDENCE: the record's columns, then its key."""
     row = EVIDENCE.row(e)
-    row.append(evidence_digest(e.fact_id, e.source_id, e.chunk_id, e.quote, e.model))
+    row.append(evidence_digest_of(e))
     return row
 
 
