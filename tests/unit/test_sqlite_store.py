@@ -401,3 +401,34 @@ def test_open_store_rejects_other_locations(location: str) -> None:
     with pytest.raises(UsageError) as info:
         open_store(location)
     assert info.value.fix and "sqlite:PATH" in info.value.fix
+
+
+# -- background checkpoints ---------------------------------------------------------------------
+
+
+def checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
+
+
+def test_a_large_log_is_checkpointed_by_a_thread_not_by_the_commit(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evergraph.graph.store import sqlite
+
+    monkeypatch.setattr(sqlite, "CHECKPOINT_PAGES", 64)  # 256 KB of log
+    monkeypatch.setattr(sqlite, "BACKSTOP", 10_000)  # SQLite's own never fires here
+    with SQLiteGraphStore(path) as store:
+        store.upsert_entities(entities(3))
+        assert checkpoint_threads() == []  # a small log: no thread
+        before = path.stat().st_size
+        store.upsert_entities(entities(4000, "big"))  # ~2 MB of log
+        (thread,) = checkpoint_threads()
+        for _ in range(500):  # the copy lands in the database file, not in the commit
+            if path.stat().st_size > before + 1_000_000:
+                break
+            threading.Event().wait(0.01)
+        assert path.stat().st_size > before + 1_000_000
+        assert store.get_entity("big3999") is not None
+    assert not thread.is_alive()  # closing the store stops it
+    with SQLiteGraphStore(path) as store:
+        assert store.stats().entities == 4003

@@ -54,6 +54,7 @@ from evergraph.graph.store.shared import (
     to_us,
     walk,
 )
+from evergraph.graph.store.sqlite_checkpoint import BACKSTOP, Checkpointer
 from evergraph.graph.store.sqlite_codec import (
     ADD_EVIDENCE,
     CHUNKS,
@@ -125,6 +126,9 @@ def _translate(error: sqlite3.Error, location: str) -> EvergraphError | None:
     return None
 
 
+CHECKPOINT_PAGES = 10_000
+
+
 class SQLiteGraphStore:
     """`GraphStore` on one SQLite file; safe to share between threads (writes serialise)."""
 
@@ -155,11 +159,13 @@ class SQLiteGraphStore:
                 # Checkpoint every 10,000 pages (40 MB of WAL) instead of 1,000: integrating
                 # document by document rewrites the same index pages again and again, and each
                 # checkpoint flushes them with an fsync; measured 1.4x faster over 2,000
-                # documents on local disk (benchmarks/bench_integrate.py).
-                self._conn.execute("PRAGMA wal_autocheckpoint = 10000")
+                # documents on local disk (benchmarks/bench_integrate.py). On a thread of its
+                # own (sqlite_checkpoint.py), SQLite's autocheckpoint only a backstop.
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES * BACKSTOP}")
         except BaseException:
             self._conn.close()
             raise
+        self._checkpoints = Checkpointer(self.location, pages=CHECKPOINT_PAGES)
         self._chunk_vectors = VectorIndex(self._conn, "chunks")
         self._entity_vectors = VectorIndex(self._conn, "entities", "type")
 
@@ -171,6 +177,7 @@ class SQLiteGraphStore:
 
     def close(self) -> None:
         with self._lock:
+            self._checkpoints.close()
             self._conn.close()
 
     # -- transactions and errors ---------------------------------------------------------
@@ -201,6 +208,7 @@ class SQLiteGraphStore:
                     yield
                 with self._sql_errors():
                     self._conn.execute("COMMIT")
+                self._checkpoints.committed()
             except BaseException:
                 self._rollback()
                 raise
