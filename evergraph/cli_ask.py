@@ -129,6 +129,22 @@ def register_ask_commands(
         out_dir: Annotated[
             Path, typer.Option(help="Where <stem>.scores.json and <stem>.predictions.jsonl go.")
         ] = Path("eval-results"),
+        graph: Annotated[
+            bool,
+            typer.Option(
+                "--graph",
+                help="First build a knowledge graph over the corpus with the LLM (slow; "
+                "resumable; kept in a store of its own), so hybrid+graph is measured.",
+            ),
+        ] = False,
+        samples: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=16,
+                help="With --graph: samples per passage (default: EVERGRAPH_EXTRACT__SAMPLES).",
+            ),
+        ] = None,
     ) -> None:
         """Retrieval recall@k and, with --llm, EvidenceLoop metrics on a multi-hop QA file.
 
@@ -148,6 +164,8 @@ def register_ask_commands(
           evergraph eval multihop musique_ans_dev_100.jsonl --mode hybrid --k 5
 
           evergraph eval multihop ans.jsonl --llm --limit 15 --contrast unans.jsonl
+
+          evergraph eval multihop hotpotqa_dev_distractor_100.jsonl --graph --samples 1
         """
         from evergraph.cli_ask_ops import eval_multihop, print_scores
         from evergraph.evals.multihop import K_VALUES, MODES
@@ -163,6 +181,9 @@ def register_ask_commands(
             loop=LoopSettings(max_rounds=max_rounds, max_tokens=max_tokens),
             store_dir=store_dir,
             out_dir=out_dir,
+            graph=graph,
+            samples=samples,
+            out=out,
         )
         print_scores(scores, out)
         stem = out_dir / file.stem

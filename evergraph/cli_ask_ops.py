@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -120,26 +121,40 @@ def eval_multihop(
     loop: LoopSettings,
     store_dir: Path | None,
     out_dir: Path,
+    graph: bool = False,
+    samples: int | None = None,
+    out: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the multi-hop harness with the configured embedder (and LLM)."""
+    """Run the multi-hop harness with the configured embedder (and LLM); with `graph`, the
+    LLM first builds a graph over the corpus (`samples` per passage), with a progress bar."""
+    from evergraph.cli_graph_ops import build_bar, extract_options
     from evergraph.evals.multihop import run_multihop_eval
+    from evergraph.evals.multihop_graph import GraphBuild
     from evergraph.runtime import build_embedder, build_llm
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for client in ("httpx", "httpx2"):  # openai's client logs one line per request otherwise
         logging.getLogger(client).setLevel(logging.WARNING)
-    return run_multihop_eval(
-        path,
-        store_dir=store_dir or settings.home / "eval",
-        embedder=build_embedder(settings),
-        llm=build_llm(settings) if use_llm else None,
-        k_values=k_values,
-        limit=limit,
-        out_dir=out_dir,
-        modes=modes,
-        contrast=contrast,
-        loop=loop,
-    )
+    options = extract_options(settings, samples) if graph else None
+    llm = build_llm(settings) if use_llm or graph else None
+    with ExitStack() as stack:
+        build = None
+        if options is not None and llm is not None:
+            bar = stack.enter_context(build_bar(out or Console(stderr=True)))
+            build = GraphBuild(llm, options, settings.llm.max_concurrency, bar)
+        return run_multihop_eval(
+            path,
+            store_dir=store_dir or settings.home / "eval",
+            embedder=build_embedder(settings),
+            llm=llm if use_llm else None,
+            k_values=k_values,
+            limit=limit,
+            out_dir=out_dir,
+            modes=modes,
+            contrast=contrast,
+            loop=loop,
+            graph=build,
+        )
 
 
 def print_scores(scores: Mapping[str, Any], out: Console) -> None:

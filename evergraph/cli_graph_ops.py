@@ -8,7 +8,8 @@ traceback).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -73,6 +74,25 @@ def extract_options(settings: Settings, samples: int | None) -> ExtractOptions:
     return options
 
 
+@contextmanager
+def build_bar(out: Console) -> Iterator[Callable[[Progress], None]]:
+    """A progress bar for a build job (documents, rates, tokens); yields its callback."""
+    with Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rates]}"),
+        console=out,
+    ) as bar:
+        task = bar.add_task("documents", total=None, rates="")
+
+        def progress(p: Progress) -> None:
+            bar.update(task, total=p.total, completed=p.done, rates=_rates(p))
+
+        yield progress
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path],
@@ -97,18 +117,7 @@ def ingest(
     try:
         with out.status("loading the embedder"):
             embedder = build_embedder(settings)
-        with Bar(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[rates]}"),
-            console=out,
-        ) as bar:
-            task = bar.add_task("documents", total=len(documents), rates="")
-
-            def progress(p: Progress) -> None:
-                bar.update(task, completed=p.done, rates=_rates(p))
+        with build_bar(out) as progress:
 
             async def go() -> Summary:
                 async with build_llm(settings) as llm:

@@ -218,7 +218,10 @@ def open_checkpointer(path: Path) -> AbstractAsyncContextManager[AsyncSqliteSave
 
 
 class Builder:
-    """Runs one build job; `run` resumes the job's checkpoint if it was interrupted."""
+    """Runs one build job; `run` resumes the job's checkpoint if it was interrupted.
+
+    `chunker` cuts a document's source into chunks (an evaluation corpus of short passages
+    keeps each whole, as the records it indexed)."""
 
     def __init__(
         self,
@@ -228,8 +231,10 @@ class Builder:
         *,
         concurrency: int,
         progress: Callable[[Progress], None] | None = None,
+        chunker: Callable[[Source], list[Chunk]] = chunk_source,
     ) -> None:
         self.store = store
+        self.chunker = chunker
         self.extractor = extractor
         self.integrate = integrate
         self.concurrency = max(1, concurrency)
@@ -366,7 +371,7 @@ class Builder:
         if self.store.get_source(document.source_id) is not None:
             return None, []
         source = document.to_source()
-        return source, chunk_source(source)
+        return source, self.chunker(source)
 
     def _report(self, done: int, totals: Totals) -> None:
         if self.progress is not None:

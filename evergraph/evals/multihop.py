@@ -5,8 +5,8 @@ indexed into a SQLite store of its own with real embeddings. Reported:
 
 - retrieval recall@k of the gold supporting paragraphs, per retriever: bm25, dense,
   bm25+dense (RRF), hybrid (bm25 + dense + title links, RRF) and hybrid+graph. The graph mode
-  needs facts: on a text-only store it is reported as n/a with the reason, unless a graph was
-  built over this store's chunks.
+  needs facts: on a text-only store it is reported as n/a with the reason; with a graph build
+  (`--graph`, `multihop_graph.py`) the LLM first reads the corpus into a graph.
 - with an LLM, end to end through the EvidenceLoop: answer EM/F1 and WebDetective's factorised
   metrics. *Search sufficiency*: the ledger holds evidence from every gold paragraph.
   *Knowledge utilisation*: EM/F1 over the items whose search was sufficient. *Refusal
@@ -42,6 +42,7 @@ from evergraph.evals.multihop_data import (
     refusal_metrics,
     removed_passages,
 )
+from evergraph.evals.multihop_graph import GraphBuild, build_graph
 from evergraph.graph.models import content_id
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.base import LLM
@@ -59,19 +60,34 @@ MODES: dict[str, frozenset[Mode]] = {
 }
 K_VALUES = (2, 5)
 NO_GRAPH = (
-    "n/a: the store has no facts (text-only corpus); build a graph over this store's chunks "
-    "(same store file) and run again to measure it"
+    "n/a: the store has no facts (text-only corpus); run with --graph to have the LLM build "
+    "a graph over the corpus first"
 )
 
 
 def open_corpus(
-    passages: Sequence[Passage], *, store_dir: Path, name: str, embedder: Embedder
+    passages: Sequence[Passage],
+    *,
+    store_dir: Path,
+    name: str,
+    embedder: Embedder,
+    graph: GraphBuild | None = None,
 ) -> SQLiteGraphStore:
-    """A store holding exactly these passages, one file per distinct corpus and embedder (so a
-    graph built over it, and its embeddings, are reused by the next run)."""
+    """A store holding exactly these passages, one file per distinct corpus and embedder (and
+    graph build: `multihop_graph.py`), kept for the next run with its embeddings and graph."""
     digest = content_id(embedder.name, *sorted(p.chunk_id for p in passages))[:10]
-    store = SQLiteGraphStore(store_dir / f"{name}-{digest}.db")
-    index_passages(store, embedder, passages)
+    suffix = f"-graph-{graph.tag}" if graph else ""
+    store = SQLiteGraphStore(store_dir / f"{name}-{digest}{suffix}.db")
+    try:
+        if graph is not None:
+            checkpoints = store_dir / f"{name}-{digest}{suffix}.checkpoints.db"
+            asyncio.run(
+                build_graph(store, passages, graph, embedder=embedder, checkpoints=checkpoints)
+            )
+        index_passages(store, embedder, passages)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -221,9 +237,13 @@ def run_multihop_eval(
     modes: Sequence[str] = tuple(MODES),
     contrast: Path | None = None,
     loop: LoopSettings | None = None,
+    graph: GraphBuild | None = None,
 ) -> dict[str, Any]:
     """Evaluate retrieval (and with `llm`, the EvidenceLoop) on the first `limit` items of a
     HotpotQA/MuSiQue-format JSONL file; the scores, also written to `out_dir`.
+
+    With `graph`, the corpus is first read by that model into a knowledge graph (its own
+    store, `multihop_graph.py`), and every retriever runs over that store.
 
     `contrast` is a file of unanswerable twins (`derived_from`, `removed_supporting_idx`, as
     DERIVED_musique_unanswerable_100.jsonl): with an LLM, the twins of the evaluated items
@@ -245,9 +265,20 @@ def run_multihop_eval(
         "embedder": embedder.name,
     }
     started = time.perf_counter()
-    with open_corpus(passages, store_dir=store_dir, name=path.stem, embedder=embedder) as store:
+    with open_corpus(
+        passages, store_dir=store_dir, name=path.stem, embedder=embedder, graph=graph
+    ) as store:
         scores["store"] = store.location
         scores["index_seconds"] = round(time.perf_counter() - started, 1)
+        if graph is not None:
+            stats = store.stats()
+            scores["graph"] = {
+                "model": graph.llm.model,
+                "samples": graph.options.samples,
+                "entities": stats.entities,
+                "facts": stats.facts,
+                "evidence": stats.evidence,
+            }
         answerable = [i for i in chosen if i.answerable]
         scores["retrieval"] = retrieval_recall(
             answerable,

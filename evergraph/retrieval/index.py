@@ -4,6 +4,10 @@ For corpora of paragraphs (HotpotQA, MuSiQue, abstracts) that need no chunking. 
 opens the text, so that BM25 and the embedder both see the name a paragraph is about, as
 HippoRAG indexes its passages; the chunk is then the whole source text, and a quote checked
 against the chunk is verbatim in the source too.
+
+A passage's source is the one `evergraph ingest` makes of the same document (`document`), so
+that a graph built from the passages by the builder (with `chunk` as its chunker) lands on the
+very records indexed here.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from evergraph.embed.base import Embedder
-from evergraph.graph.models import Chunk, Source, content_id
+from evergraph.graph.ingest import Document
+from evergraph.graph.models import Chunk, content_id
 from evergraph.graph.store.base import GraphStore
 
 BATCH = 256  # passages embedded and written together
@@ -31,12 +36,26 @@ class Passage:
         return f"{self.title}\n{self.text}" if self.title else self.text
 
     @property
+    def document(self) -> Document:
+        return Document(self.key, self.title, self.body, self.published_at, "", {}, "passage")
+
+    @property
     def source_id(self) -> str:
-        return content_id(self.title, self.text)
+        return self.document.source_id
 
     @property
     def chunk_id(self) -> str:
         return content_id(self.source_id, "0")
+
+    def chunk(self, embedding: list[float] | None = None) -> Chunk:
+        """The passage as one chunk: its whole text."""
+        return Chunk(
+            id=self.chunk_id,
+            source_id=self.source_id,
+            ordinal=0,
+            text=self.body,
+            embedding=embedding,
+        )
 
 
 def index_passages(
@@ -46,18 +65,8 @@ def index_passages(
     for start in range(0, len(passages), batch):
         part = passages[start : start + batch]
         vectors = embedder.embed([p.body for p in part])
-        sources = [
-            Source(
-                id=p.source_id, key=p.key, title=p.title, text=p.body, published_at=p.published_at
-            )
-            for p in part
-        ]
-        chunks = [
-            Chunk(
-                id=p.chunk_id, source_id=p.source_id, ordinal=0, text=p.body, embedding=v.tolist()
-            )
-            for p, v in zip(part, vectors, strict=True)
-        ]
+        sources = [p.document.to_source() for p in part]
+        chunks = [p.chunk(v.tolist()) for p, v in zip(part, vectors, strict=True)]
         with store.transaction():
             store.upsert_sources(sources)
             store.upsert_chunks(chunks)

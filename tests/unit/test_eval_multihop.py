@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ import pytest
 from pydantic import BaseModel
 
 from evergraph.agents.evidence_prompts import AnswerOut, PlanOut
+from evergraph.agents.extract import ExtractOptions
+from evergraph.agents.extract_rules import ChunkOut
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.errors import UsageError
 from evergraph.evals.multihop import run_multihop_eval
 from evergraph.evals.multihop_data import answer_scores, f1_score, read_items
+from evergraph.evals.multihop_graph import GraphBuild
+from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.base import Message
 from evergraph.llm.testing import ScriptedLLM
 
@@ -120,6 +125,56 @@ def test_harness_scores_retrieval_the_loop_and_refusal(
     assert rows[1]["loop"]["kind"] == "refusal" and "hop 2" in rows[1]["loop"]["reason"]
     saved = json.loads((tmp_path / "out" / "answerable.scores.json").read_text())
     assert saved["loop"] == loop
+
+
+def extract(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:
+    """Reads each paragraph's one sentence as a triple: "<subject> ... in|is <object>."."""
+    prompt = messages[-1]["content"]
+    (title, text, _), *_ = [p for p in PARAGRAPHS if p[1] in prompt]
+    subject, obj = title, text.rstrip(".").split()[-2 if "County." in text else -1]
+    obj = {"Mountrail": "Mountrail County", "Ward": "Ward County"}.get(obj, obj)
+    out = ChunkOut.model_validate(
+        {
+            "entities": [{"name": subject, "type": "Place"}, {"name": obj, "type": "Place"}],
+            "relations": [
+                {"subject": subject, "predicate": "linked_to", "object": obj, "quote": text}
+            ],
+        }
+    )
+    return [out.model_dump_json()] * n
+
+
+def test_a_graph_built_over_the_corpus_lands_on_the_indexed_passages(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    answerable, _ = files
+    llm = ScriptedLLM([extract] * 3, max_retries=0)
+    build = GraphBuild(llm, ExtractOptions(samples=1), concurrency=2)
+    run = partial(
+        run_multihop_eval,
+        answerable,
+        store_dir=tmp_path / "stores",
+        embedder=HashingEmbedder(64),
+        llm=None,
+        k_values=[1, 2],
+        out_dir=tmp_path / "out",
+    )
+    scores = run(graph=build)
+
+    assert scores["graph"] | {"model": "scripted", "samples": 1} == scores["graph"]
+    assert scores["graph"]["facts"] == 3 and scores["graph"]["evidence"] == 3
+    assert scores["retrieval"]["hybrid+graph"]["recall@2"] is not None
+    passages = read_items(answerable)[0].passages
+    with SQLiteGraphStore(scores["store"]) as store:
+        stats = store.stats()
+        evidence = [e for p in passages for e in store.evidence_from(p.source_id)]
+    # the builder's sources and chunks are the passages' own: indexing added none
+    assert (stats.sources, stats.chunks) == (3, 3)
+    assert {e.chunk_id for e in evidence} == {p.chunk_id for p in passages}
+    assert llm.remaining == 0
+    again = run(graph=GraphBuild(ScriptedLLM([]), ExtractOptions(samples=1), concurrency=2))
+    assert again["graph"]["facts"] == 3  # kept and reused: no model call the second time
+    assert run()["store"] != scores["store"]  # the text-only corpus is a store of its own
 
 
 def test_hotpotqa_format_and_the_official_answer_metrics(tmp_path: Path) -> None:
