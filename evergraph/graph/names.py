@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import JaroWinkler
@@ -26,6 +27,7 @@ SHORT_WORD = 6  # a one-letter change in a shorter word is another word, not a t
 PREFILTER_MARGIN = 10.0  # plain Jaro-Winkler may score a pair this much below `similarity`
 
 
+@lru_cache(maxsize=1 << 16)  # names are compared again and again (pure: cached)
 def normalise(name: str) -> str:
     """Accents off, case folded, punctuation to single spaces: "São-Paulo" -> "sao paulo"."""
     decomposed = unicodedata.normalize("NFKD", name)
@@ -35,6 +37,15 @@ def normalise(name: str) -> str:
 
 def _numbers(tokens: list[str]) -> list[str]:
     return [t for t in tokens if t.isdigit() or t in _ROMAN] + re.findall(r"\d+", " ".join(tokens))
+
+
+@lru_cache(maxsize=1 << 16)
+def _parts(name: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """A normalised name's words, numbers and initials: each fuzzy search vetoes its query
+    against ten candidates, and names recur, so each is split once."""
+    tokens = name.split()
+    initials = frozenset(t for t in tokens if len(t) == 1 and t.isalpha())
+    return tuple(tokens), tuple(_numbers(tokens)), initials
 
 
 def _singular(token: str) -> str:
@@ -70,11 +81,9 @@ def _negated(a: str, b: str) -> bool:
 
 def vetoed(a: str, b: str) -> bool:
     """True when two normalised names must not be merged however similar they look."""
-    ta, tb = a.split(), b.split()
-    if _numbers(ta) != _numbers(tb):
+    (ta, na, ia), (tb, nb, ib) = _parts(a), _parts(b)
+    if na != nb:
         return True
-    ia = {t for t in ta if len(t) == 1 and t.isalpha()}
-    ib = {t for t in tb if len(t) == 1 and t.isalpha()}
     if ia and ib and not (ia <= ib or ib <= ia):
         return True
     only_a = [t for t in ta if t not in tb]

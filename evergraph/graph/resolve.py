@@ -48,7 +48,6 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -59,7 +58,7 @@ from evergraph.graph.ids import entity_id
 from evergraph.graph.models import Entity, Merge
 from evergraph.graph.names import NameIndex, normalise, vetoed
 from evergraph.graph.store.base import GraphStore
-from evergraph.graph.store.shared import name_key as _name_key
+from evergraph.graph.store.shared import name_key
 
 FUZZY_THRESHOLD = 95.0
 EMBEDDING_THRESHOLD = 0.95
@@ -67,11 +66,6 @@ KEPT_ENTITIES = 20_000  # records kept between documents (the popular ones recur
 MentionKey = tuple[str, str]  # (case-folded name, type)
 Vector = npt.NDArray[np.float32]  # one row of `Embedder.embed`
 _Hit = tuple[float, str, str]  # (cosine, entity id, entity name)
-
-
-# Names recur in every document that mentions them: fold each once (a third of resolution's
-# time went to Unicode normalisation of the same few thousand names).
-name_key = lru_cache(maxsize=1 << 17)(_name_key)
 
 
 def mention_key(name: str, type: str) -> MentionKey:
@@ -171,11 +165,16 @@ class Resolver:
         self._batch_by_type.clear()
         self._stored.clear()
         names: dict[MentionKey, Mention] = {}
+        known: set[MentionKey] = set()  # (a batch names each a hundred times)
         for mentions in documents:
             for m in mentions:
                 key = mention_key(m.name, m.type)
-                if key not in names and self._exact(m.name, m.type) is None:
+                if key in names or key in known:
+                    continue
+                if self._exact(key) is None:
                     names[key] = m
+                else:
+                    known.add(key)
         self._search(names)
 
     def _guard(self, names: dict[MentionKey, Mention]) -> None:
@@ -238,10 +237,11 @@ class Resolver:
             self._index = index
         return self._index[type]  # (not setdefault: that builds an index every call)
 
-    def _exact(self, name: str, type: str) -> str | None:
+    def _exact(self, key: MentionKey) -> str | None:
         """Every stored name is known once the name index is loaded: no query per name."""
-        self._names(type)
-        return self._known.get(mention_key(name, type))
+        if self._index is None:
+            self._names(key[1])
+        return self._known.get(key)
 
     def resolve(
         self, mentions: Sequence[Mention], *, source_id: str, seen: datetime, now: datetime
@@ -252,7 +252,7 @@ class Resolver:
         unique = _unique(mentions)
         matches: dict[MentionKey, _Match] = {}
         for key, m in unique.items():
-            if (match := self._cheap(m)) is not None:
+            if (match := self._cheap(key, m)) is not None:
                 matches[key] = match
         pending = [(key, m) for key, m in unique.items() if key not in matches]
         if pending:  # a read guards against an entity of the same id written behind our back
@@ -273,12 +273,12 @@ class Resolver:
                 )
         return self._apply(unique, matches, created, source_id=source_id, seen=seen, now=now)
 
-    def _cheap(self, m: Mention) -> _Match | None:
-        found = self._exact(m.name, m.type)
+    def _cheap(self, key: MentionKey, m: Mention) -> _Match | None:
+        found = self._exact(key)
         if found is not None:
             return _Match(found, "exact", 100.0)
         for alias in m.aliases:
-            found = self._exact(alias, m.type)
+            found = self._exact(mention_key(alias, m.type))
             if found is not None:
                 return _Match(found, "alias", 100.0)
         best = self._names(m.type).best(m.name, self.settings.fuzzy_threshold)
