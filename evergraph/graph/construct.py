@@ -94,19 +94,17 @@ class _Assertion:
     object_value: str | None
     candidates: list[CandidateFact] = field(default_factory=list)
     base_id: str = field(init=False)
+    object_key: str = field(init=False)  # compared with every record of a timeline
 
     def __post_init__(self) -> None:
         self.base_id = ids.fact_id(
             self.subject_id, self.predicate, self.object_id, self.object_value
         )
+        self.object_key = key_of(self.object_id, self.object_value)
 
     @property
     def confidence(self) -> float:
         return max(c.confidence for c in self.candidates)
-
-    @property
-    def object_key(self) -> str:
-        return key_of(self.object_id, self.object_value)
 
 
 class _Ledger:
@@ -458,9 +456,10 @@ class _Batch:
             todo = sorted(fresh.values())
             embedded = _embedded(self.embedder, [items[i][1] for i in todo])
             chunks = dict(zip(todo, embedded, strict=True))
-            self.resolver.prepare([_mentions(items[i][2]) for i in todo])
+            mentions = {i: _mentions(items[i][2]) for i in todo}
+            self.resolver.prepare(list(mentions.values()))
             reports = [
-                self._document(source, chunks[i], extraction)
+                self._document(source, chunks[i], extraction, mentions[i])
                 if i in chunks
                 else IntegrationReport(documents=1, skipped=1)
                 for i, (source, _, extraction) in enumerate(items)
@@ -469,7 +468,11 @@ class _Batch:
         return reports
 
     def _document(
-        self, source: Source, chunks: list[Chunk], extraction: DocumentExtraction
+        self,
+        source: Source,
+        chunks: list[Chunk],
+        extraction: DocumentExtraction,
+        mentions: list[Mention],
     ) -> IntegrationReport:
         if source.key and source.key in self.keys:
             self._write()  # an older version is held: store it, then replace it
@@ -486,7 +489,7 @@ class _Batch:
         self.chunks += chunks
         withdrawn = doc.supersede(older)
         resolution = self.resolver.resolve(
-            _mentions(extraction), source_id=source.id, seen=doc.seen, now=self.now
+            mentions, source_id=source.id, seen=doc.seen, now=self.now
         )
         assertions = doc.assertions(extraction, resolution)
         self.ledger.fetch([a.base_id for a in assertions])

@@ -113,6 +113,35 @@ class _Created:
             self.names[entity.type].add(n, entity.id)
 
 
+class _Stack:
+    """Entities and their vectors, the vectors kept as one matrix: the embedding step scores
+    each new name against every entity of its type the batch created, and stacking those
+    vectors again for every name grew with the square of the batch."""
+
+    def __init__(self) -> None:
+        self.entities: list[Entity] = []
+        self._rows: Vector | None = None  # with room to grow: the rows past `entities`
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def add(self, entity: Entity, vector: Vector) -> None:
+        n = len(self.entities)
+        if self._rows is None or n == len(self._rows):
+            grown = np.zeros((max(2 * n, 16), *vector.shape), vector.dtype)
+            if self._rows is not None:
+                grown[:n] = self._rows
+            self._rows = grown
+        self._rows[n] = vector
+        self.entities.append(entity)
+
+    def scores(self, vector: Vector) -> Vector:
+        """Each entity's vector times `vector`."""
+        assert self._rows is not None, "scores of an empty stack"
+        scores: Vector = np.einsum("nd,d->n", self._rows[: len(self.entities)], vector)
+        return scores
+
+
 def _unique(mentions: Sequence[Mention]) -> dict[MentionKey, Mention]:
     """One mention per (name, type), with the aliases of all of them."""
     unique: dict[MentionKey, Mention] = {}
@@ -141,7 +170,7 @@ class Resolver:
         self._records: OrderedDict[str, Entity] = OrderedDict()  # least recently used first
         self._prepared: dict[MentionKey, tuple[Vector, list[_Hit]]] = {}  # this batch's names
         self._batch: dict[str, tuple[Entity, Vector]] = {}  # created since `prepare`
-        self._batch_by_type: dict[str, list[tuple[Entity, Vector]]] = {}
+        self._batch_by_type: defaultdict[str, _Stack] = defaultdict(_Stack)
         self._stored: dict[MentionKey, Entity] = {}  # this batch's names found by id
 
     def forget(self) -> None:
@@ -299,10 +328,9 @@ class Resolver:
         scored = list(hits)
         created = self._batch_by_type.get(m.type)
         if created:  # one product for the entities of the type this batch created
-            scores = np.einsum("nd,d->n", np.asarray([v for _, v in created]), vector)
             scored += [
                 (float(score), e.id, e.name)
-                for (e, _), score in zip(created, scores, strict=True)
+                for e, score in zip(created.entities, created.scores(vector), strict=True)
                 if score >= threshold
             ]
         query = normalise(m.name)
@@ -325,7 +353,7 @@ class Resolver:
         )
         created.add(entity, vector)
         self._batch[entity.id] = (entity, vector)
-        self._batch_by_type.setdefault(entity.type, []).append((entity, vector))
+        self._batch_by_type[entity.type].add(entity, vector)
         self._remember(entity, [entity.name, *entity.aliases])
         return _Match(entity.id, "new", 0.0)
 

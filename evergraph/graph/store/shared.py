@@ -52,8 +52,13 @@ def to_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
+_STATUS_VALUES: dict[str, str] = {s: s.value for s in FactStatus}  # members hash as values
+
+
 def status_value(value: FactStatus | str) -> str:
-    return value.value if type(value) is FactStatus else FactStatus(value).value
+    """Every fact written is encoded with this: a lookup (an enum's `.value` is a property)."""
+    found = _STATUS_VALUES.get(value) if isinstance(value, str) else None
+    return FactStatus(value).value if found is None else found
 
 
 # Names recur in every document that mentions them and in every write of their entity: each

@@ -48,7 +48,7 @@ class Codec(Generic[M]):
     table: str
     columns: tuple[str, ...]
     encoders: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, encoder)
-    decoders: dict[str, Callable[[Any], Any]]
+    decoders: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, decoder)
 
     @property
     def select(self) -> str:
@@ -67,10 +67,11 @@ class Codec(Generic[M]):
         return values
 
     def record(self, row: Sequence[Any]) -> M:
-        values = dict(zip(self.columns, row, strict=True))
-        for c, decode in self.decoders.items():
-            values[c] = decode(values[c])
-        return self.model.model_validate(values)
+        """As `row`, by column index: a batch reads back thousands of facts."""
+        values = list(row)
+        for i, decode in self.decoders:
+            values[i] = decode(values[i])
+        return self.model.model_validate(dict(zip(self.columns, values, strict=True)))
 
     def upsert_sql(
         self, conflict: str = "id", update: Sequence[str] | None = None, extra: Sequence[str] = ()
@@ -111,7 +112,7 @@ def codec(
         table,
         columns,
         tuple((columns.index(c), p[0]) for c, p in pairs.items()),
-        {c: p[1] for c, p in pairs.items()},
+        tuple((columns.index(c), p[1]) for c, p in pairs.items()),
     )
 
 
