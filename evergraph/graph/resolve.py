@@ -48,6 +48,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +69,7 @@ Vector = npt.NDArray[np.float32]  # one row of `Embedder.embed`
 _Hit = tuple[float, str, str]  # (cosine, entity id, entity name)
 
 
+@lru_cache(maxsize=1 << 17)  # three per mention and document (prepare, resolve, assertions)
 def mention_key(name: str, type: str) -> MentionKey:
     return name_key(name), type
 
