@@ -196,7 +196,7 @@ class Resolver:
         self._batch_by_type.clear()
         self._stored.clear()
         names: dict[MentionKey, Mention] = {}
-        known: set[MentionKey] = set()  # (a batch names each a hundred times)
+        known: set[MentionKey] = set()  # checked already: a batch repeats its names
         for mentions in documents:
             for m in mentions:
                 key = mention_key(m.name, m.type)

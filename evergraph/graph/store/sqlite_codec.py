@@ -67,7 +67,7 @@ class Codec(Generic[M]):
         return values
 
     def record(self, row: Sequence[Any]) -> M:
-        """As `row`, by column index: a batch reads back thousands of facts."""
+        """Decoded by column index, as `row` encodes (a batch reads back thousands of facts)."""
         values = list(row)
         for i, decode in self.decoders:
             values[i] = decode(values[i])
