@@ -145,6 +145,15 @@ def register_ask_commands(
                 help="With --graph: samples per passage (default: EVERGRAPH_EXTRACT__SAMPLES).",
             ),
         ] = None,
+        concurrency: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=64,
+                help="With --llm: questions through the loop at once, and requests in flight "
+                "(default: EVERGRAPH_LLM__MAX_CONCURRENCY).",
+            ),
+        ] = None,
     ) -> None:
         """Retrieval recall@k and, with --llm, EvidenceLoop metrics on a multi-hop QA file.
 
@@ -171,7 +180,7 @@ def register_ask_commands(
         from evergraph.evals.multihop import K_VALUES, MODES
 
         scores = eval_multihop(
-            settings(ctx),
+            settings(ctx).with_requests(concurrency),
             file,
             contrast=contrast,
             limit=limit,

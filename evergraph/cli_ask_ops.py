@@ -154,6 +154,7 @@ def eval_multihop(
             contrast=contrast,
             loop=loop,
             graph=build,
+            concurrency=settings.llm.max_concurrency,
         )
 
 

@@ -80,10 +80,7 @@ def register_map_commands(
         resumes. A paper that keeps failing is recorded in OUT/failures.jsonl and tried again
         by the next run. Then: `evergraph report OUT`.
         """
-        s = settings(ctx)
-        if concurrency is not None:  # the client's own cap would otherwise queue the extra
-            llm = s.llm.model_copy(update={"max_concurrency": concurrency})
-            s = s.model_copy(update={"llm": llm})
+        s = settings(ctx).with_requests(concurrency)
         options = MapOptions(
             concurrency=s.llm.max_concurrency,
             attempts=attempts,

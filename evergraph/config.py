@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     def cache_path(self) -> Path:
         return self.cache_dir or self.home / "cache"
 
+    def with_requests(self, in_flight: int | None) -> Settings:
+        """These settings with the LLM client's cap on requests in flight set to `in_flight`
+        (None: unchanged): a command's --concurrency would otherwise queue at the old cap."""
+        if in_flight is None:
+            return self
+        llm = self.llm.model_copy(update={"max_concurrency": in_flight})
+        return self.model_copy(update={"llm": llm})
+
     @classmethod
     def settings_customise_sources(
         cls,

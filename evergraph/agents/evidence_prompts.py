@@ -47,10 +47,13 @@ class AnswerOut(BaseModel):
 
 PLAN_SYSTEM = """\
 Split the question into the simple sub-questions that answer it, in order. Each sub-question \
-asks for one fact. Write #1, #2 for the answer of an earlier sub-question. A simple question \
-is one sub-question.
+asks for one fact. Write #1, #2 for the answer of an earlier sub-question: a later \
+sub-question never repeats what an earlier one describes. A simple question is one \
+sub-question.
 Example: "Which university did the director of Inception attend?" -> \
 {"hops": ["Who directed Inception?", "Which university did #1 attend?"]}
+Example: "What is the capital of the country where the Eiffel Tower stands?" -> \
+{"hops": ["Which country is the Eiffel Tower in?", "What is the capital of #1?"]}
 Example: "Are Tokyo and Kyoto in the same country?" -> \
 {"hops": ["Which country is Tokyo in?", "Which country is Kyoto in?"]}"""
 

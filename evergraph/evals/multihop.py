@@ -43,6 +43,7 @@ from evergraph.evals.multihop_data import (
     removed_passages,
 )
 from evergraph.evals.multihop_graph import GraphBuild, build_graph
+from evergraph.evals.multihop_journal import LoopJournal
 from evergraph.graph.models import content_id
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.base import LLM
@@ -153,11 +154,14 @@ def _prediction(result: Answer | Refusal, item: Item, titles: Mapping[str, str])
 
 @dataclass(frozen=True)
 class _Asker:
-    """Runs the EvidenceLoop over items, one question at a time (one model server)."""
+    """Runs the EvidenceLoop over items, `concurrency` questions at a time: a model server
+    batches the requests in flight, so the eval's hour shrinks without changing an answer."""
 
     embedder: Embedder
     llm: LLM
     settings: LoopSettings
+    journal: LoopJournal
+    concurrency: int = 1
 
     async def items(
         self,
@@ -166,21 +170,32 @@ class _Asker:
         rows: Mapping[str, dict[str, Any]],
         titles: Mapping[str, str],
     ) -> None:
-        for n, item in enumerate(items, start=1):
-            started = time.perf_counter()
-            result = await ask(
-                item.question,
-                store=store,
-                embedder=self.embedder,
-                llm=self.llm,
-                settings=self.settings,
-            )
-            row = rows[item.id]
-            row["loop"] = _prediction(result, item, titles) | {
-                "seconds": round(time.perf_counter() - started, 1)
-            }
-            outcome = row["loop"].get("answer") or row["loop"].get("reason")
-            log.info("%d/%d %s: %s", n, len(items), item.id, outcome)
+        slots = asyncio.Semaphore(self.concurrency)
+        done = 0
+
+        async def one(item: Item) -> None:
+            nonlocal done
+            loop = self.journal.get(item.id, item.question)
+            if loop is None:
+                async with slots:
+                    started = time.perf_counter()
+                    result = await ask(
+                        item.question,
+                        store=store,
+                        embedder=self.embedder,
+                        llm=self.llm,
+                        settings=self.settings,
+                    )
+                loop = _prediction(result, item, titles) | {
+                    "seconds": round(time.perf_counter() - started, 1)
+                }
+                self.journal.add(item.id, item.question, loop)
+            rows[item.id]["loop"] = loop
+            done += 1
+            outcome = loop.get("answer") or loop.get("reason")
+            log.info("%d/%d %s: %s", done, len(items), item.id, outcome)
+
+        await asyncio.gather(*(one(item) for item in items))
 
     async def everything(
         self,
@@ -238,12 +253,16 @@ def run_multihop_eval(
     contrast: Path | None = None,
     loop: LoopSettings | None = None,
     graph: GraphBuild | None = None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """Evaluate retrieval (and with `llm`, the EvidenceLoop) on the first `limit` items of a
     HotpotQA/MuSiQue-format JSONL file; the scores, also written to `out_dir`.
 
     With `graph`, the corpus is first read by that model into a knowledge graph (its own
     store, `multihop_graph.py`), and every retriever runs over that store.
+
+    With `llm`, `concurrency` questions run through the loop at a time, each kept in a
+    journal beside the scores as it ends (`multihop_journal.py`): an interrupted run resumes.
 
     `contrast` is a file of unanswerable twins (`derived_from`, `removed_supporting_idx`, as
     DERIVED_musique_unanswerable_100.jsonl): with an LLM, the twins of the evaluated items
@@ -290,7 +309,14 @@ def run_multihop_eval(
         )
         contrast_rows: dict[str, dict[str, Any]] = {}
         if llm is not None:
-            asker = _Asker(embedder, llm, settings)
+            journal = LoopJournal(
+                out_dir / f"{path.stem}.loop-journal.jsonl",
+                model=llm.model,
+                settings=settings.model_dump_json(),
+            )
+            if journal.resumed:
+                log.info("resuming: %d questions answered by an interrupted run", journal.resumed)
+            asker = _Asker(embedder, llm, settings, journal, concurrency)
             contrast_rows, contrast_info = asyncio.run(
                 asker.everything(chosen, store, rows, titles, contrast, items, store_dir)
             )
@@ -307,6 +333,8 @@ def run_multihop_eval(
         twins = {i: r["loop"] for i, r in rows.items() if r["answerable"]}
         scores["refusal"] = refusal_metrics(twins, pairs)
     _write(out_dir, path.stem, scores, [*rows.values(), *contrast_rows.values()])
+    if llm is not None:
+        journal.remove()
     return scores
 
 

@@ -6,7 +6,11 @@ answer is in that span (`answer_in`). So every ledger quote is verbatim in its c
 citation to an entry points at text that states the answer.
 
 A hop (sub-question) is resolved by majority over its entries' normalised answers; entries
-that disagree with the winner are marked contradicted, and a tie leaves the hop contested.
+that disagree with the winner are marked contradicted. Between answers with as many entries,
+the one whose quote speaks of more of the sub-question's words wins: a small reader often
+offers a second answer from a passage about something else ("Van Wert County" for the county
+of Van Hook Township, quoted from Liberty Township's article). A tie on both leaves the hop
+contested.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
-from evergraph.retrieval.text import find_span, normalize_answer
+from evergraph.retrieval.text import STOPWORDS, find_span, normalize_answer, words
 
 QUOTE_MATCH = 90.0  # rapidfuzz partial ratio (0-100) a quote needs to count as verbatim
 MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states the answer
@@ -28,6 +32,7 @@ MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states 
 # would otherwise pass `answer_in` (the passage is in itself) and become a hop's answer.
 MAX_ANSWER_WORDS = 12
 _FUZZY_MIN_CHARS = 5
+STEM = 4  # letters of a word compared when a quote is checked against its question
 # A sentence ends at . ! ? before a capital, digit or quote, but not after an initial or an
 # abbreviation ("U.S. state", "John F. Kennedy", "Mr. Smith"); a line break always ends one.
 _SENTENCE = re.compile(
@@ -113,7 +118,8 @@ class Ledger(BaseModel):
         """Add a model's claim that `answer` answers the sub-question, if it holds: the quote
         is in the chunk's `text`, it states the answer, and the answer is none of `given` (the
         normalised earlier answers the sub-question was built from: repeating one is the model
-        echoing its question), and it is short. The new entry, or why the claim was rejected."""
+        echoing its question), it is short, and its quote speaks of something asked. The new
+        entry, or why the claim was rejected."""
         if len(answer.split()) > MAX_ANSWER_WORDS:
             return f"answer of {len(answer.split())} words is a passage, not an answer"
         grounded = ground_quote(quote, text, min_score=min_score)
@@ -124,6 +130,8 @@ class Ledger(BaseModel):
             return f"answer {answer!r} not in its quote"
         if normalize_answer(answer) in given:
             return f"answer {answer!r} repeats an earlier hop's answer"
+        if not relevance(sub_question, answer, stated):
+            return f"quote {stated!r} shares no word with the question"
         if self.has(hop, chunk_id, answer):
             return f"answer {answer!r} already recorded from this chunk"
         return self.add(
@@ -159,8 +167,12 @@ class Ledger(BaseModel):
             groups[normalize_answer(e.answer)].append(e)
         if not groups:
             return Resolution(None, (), ())
-        ranked = sorted(groups.values(), key=len, reverse=True)
-        tie = len(ranked) > 1 and len(ranked[0]) == len(ranked[1])
+        strength = {
+            id(g): (len(g), max(relevance(e.sub_question, e.answer, e.quote) for e in g))
+            for g in groups.values()
+        }
+        ranked = sorted(groups.values(), key=lambda g: strength[id(g)], reverse=True)
+        tie = len(ranked) > 1 and strength[id(ranked[0])] == strength[id(ranked[1])]
         winners = [] if tie else ranked[0]
         for group in ranked:
             for e in group:
@@ -170,6 +182,18 @@ class Ledger(BaseModel):
             tuple(e.id for e in winners),
             tuple(e.id for g in ranked if g is not winners for e in g),
         )
+
+
+def relevance(sub_question: str, answer: str, quote: str) -> int:
+    """How many of the sub-question's content words (other than the answer's) the quote
+    holds: whether the passage speaks of what was asked, or of something else."""
+    return len((_content(sub_question) - _content(answer)) & _content(quote))
+
+
+def _content(text: str) -> set[str]:
+    """Content words cut to their first letters: "study" meets "studied", "directed" meets
+    "director"."""
+    return {w.lower()[:STEM] for w in words(text) if w.lower() not in STOPWORDS}
 
 
 def ground_quote(quote: str, text: str, *, min_score: float = QUOTE_MATCH) -> str | None:

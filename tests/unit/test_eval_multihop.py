@@ -23,7 +23,7 @@ from evergraph.evals.multihop_data import answer_scores, f1_score, read_items
 from evergraph.evals.multihop_graph import GraphBuild
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.base import Message
-from evergraph.llm.testing import ScriptedLLM
+from evergraph.llm.testing import ScriptedLLM, ScriptError
 
 PARAGRAPHS = [
     ("Van Hook Township", "Van Hook Township is a township in Mountrail County.", True),
@@ -125,6 +125,34 @@ def test_harness_scores_retrieval_the_loop_and_refusal(
     assert rows[1]["loop"]["kind"] == "refusal" and "hop 2" in rows[1]["loop"]["reason"]
     saved = json.loads((tmp_path / "out" / "answerable.scores.json").read_text())
     assert saved["loop"] == loop
+
+
+def test_an_interrupted_eval_resumes_without_asking_again(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    answerable, contrast = files
+
+    def run(llm: ScriptedLLM) -> dict[str, Any]:
+        return run_multihop_eval(
+            answerable,
+            store_dir=tmp_path / "stores",
+            embedder=HashingEmbedder(64),
+            llm=llm,
+            out_dir=tmp_path / "out",
+            contrast=contrast,
+        )
+
+    with pytest.raises(ScriptError):  # the model is gone after q1's four calls
+        run(ScriptedLLM([model] * 4, max_retries=0))
+    journal = tmp_path / "out" / "answerable.loop-journal.jsonl"
+    assert len(journal.read_text().splitlines()) == 1
+
+    llm = ScriptedLLM([model] * 60, max_retries=0)
+    scores = run(llm)
+
+    assert scores["loop"]["answer_em"] == 1.0 and scores["refusal"]["pair_em"] == 1.0
+    assert [r.schema for r in llm.requests].count(PlanOut) == 1  # the contrast twin's alone
+    assert not journal.exists()
 
 
 def extract(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:

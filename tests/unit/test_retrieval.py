@@ -28,6 +28,7 @@ from evergraph.retrieval.ledger import (
     answer_in,
     ground_quote,
     narrow_quote,
+    relevance,
 )
 from evergraph.retrieval.text import content_query, find_span, ngrams, normalize_answer
 from evergraph.retrieval.titles import TitleIndex, name_variants
@@ -262,6 +263,22 @@ def test_ledger_resolves_a_hop_by_majority_and_marks_contradictions() -> None:
     assert ledger.chunk_ids() == {"c1", "c2", "c3"}
 
 
+def test_a_tie_goes_to_the_answer_whose_quote_speaks_of_the_sub_question() -> None:
+    ledger = Ledger()
+    asked = "Which county is Van Hook Township in?"
+    about = "Van Hook Township is a township in Mountrail County in North Dakota."
+    elsewhere = "Liberty Township is one of the twelve townships of Van Wert County, Ohio."
+    for answer, quote in [("Van Wert County", elsewhere), ("Mountrail County", about)]:
+        ledger.add(
+            hop=1, sub_question=asked, answer=answer, source_id="s", chunk_id=answer, quote=quote
+        )
+
+    res = ledger.resolve(1)
+
+    assert res.answer == "Mountrail County" and res.contradicting == ("E1",)
+    assert [relevance(asked, e.answer, e.quote) for e in ledger.entries] == [1, 3]
+
+
 def test_text_helpers() -> None:
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
     grams = list(ngrams("director of the University of Oxford", max_n=4))
@@ -305,6 +322,8 @@ def test_ledger_admits_only_claims_that_hold() -> None:
     assert admit("seat is Stanley", "Minot") == "answer 'Minot' not in its quote"
     echo = admit("in Mountrail County", "Mountrail County", frozenset({"mountrail county"}))
     assert echo == "answer 'Mountrail County' repeats an earlier hop's answer"
+    elsewhere = admit("founded in 1901", "1901")  # true, but not about a seat or the county
+    assert elsewhere == "quote 'It was founded in 1901.' shares no word with the question"
     copied = admit(FIRST, FIRST)  # the passage's sentence as its own answer
     assert copied == "answer of 16 words is a passage, not an answer"
     assert [e.id for e in ledger.entries] == ["E1"]
