@@ -49,7 +49,7 @@ from evergraph.graph.store.base import GraphStore
 from evergraph.llm.base import LLM, Usage
 from evergraph.retrieval.hybrid import Hit, HybridOptions, HybridRetriever
 from evergraph.retrieval.ledger import Ledger, Verdict, answer_in
-from evergraph.retrieval.text import normalize_answer
+from evergraph.retrieval.text import YES_NO, answers_yes_no, normalize_answer
 
 __all__ = ["Answer", "EvidenceLoop", "Hop", "HopStatus", "LoopSettings", "Refusal", "ask"]
 
@@ -280,9 +280,14 @@ class EvidenceLoop:
         citations = [c for c in dict.fromkeys(out.citations) if c in valid] if out else []
         cited = [e for e in support if e.id in citations] or support
         text = out.answer.strip() if out else ""
-        grounded = bool(text) and (
-            any(answer_in(text, e.quote) for e in cited)
-            or any(answer_in(text, h.answer or "") for h in hops)
+        polar = normalize_answer(text) in YES_NO
+        grounded = (
+            bool(text)
+            and polar == answers_yes_no(state["question"])
+            and (
+                any(answer_in(text, e.quote) for e in cited)
+                or any(answer_in(text, h.answer or "") for h in hops)
+            )
         )
         note = "answered"
         if not grounded:  # the last hop's answer is in its quotes by construction

@@ -24,7 +24,14 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz
 
-from evergraph.retrieval.text import STOPWORDS, find_span, normalize_answer, words
+from evergraph.retrieval.text import (
+    STOPWORDS,
+    YES_NO,
+    answers_yes_no,
+    find_span,
+    normalize_answer,
+    words,
+)
 
 QUOTE_MATCH = 90.0  # rapidfuzz partial ratio (0-100) a quote needs to count as verbatim
 MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states the answer
@@ -39,7 +46,6 @@ _SENTENCE = re.compile(
     r"(?<=[.!?])(?<!\.[A-Z]\.)(?<!\b[A-Z]\.)(?<!\b(?:Mr|Ms|Dr|St|Jr|Sr|vs)\.)\s+(?=[A-Z0-9\"'(])"
     r"|\n+"
 )
-_YES_NO = frozenset({"yes", "no"})
 
 
 class Verdict(StrEnum):
@@ -122,6 +128,8 @@ class Ledger(BaseModel):
         entry, or why the claim was rejected."""
         if len(answer.split()) > MAX_ANSWER_WORDS:
             return f"answer of {len(answer.split())} words is a passage, not an answer"
+        if normalize_answer(answer) in YES_NO and not answers_yes_no(sub_question):
+            return f"{answer!r} does not answer a question that asks for a name or number"
         grounded = ground_quote(quote, text, min_score=min_score)
         stated = None if grounded is None else narrow_quote(grounded, answer)
         if grounded is None:
@@ -243,7 +251,7 @@ def answer_in(answer: str, quote: str) -> bool:
     wanted = normalize_answer(answer)
     if not wanted:
         return False
-    if wanted in _YES_NO:
+    if wanted in YES_NO:
         return True
     said = normalize_answer(quote)
     if f" {wanted} " in f" {said} ":

@@ -25,6 +25,15 @@ _FUNCTION_WORDS = """a about above after again against all am an and any are as 
     yourselves also many much"""
 STOPWORDS = frozenset(_FUNCTION_WORDS.split())
 
+# A question opening with one of these asks yes or no ("Are both ...?", "Did ...?") unless it
+# offers a choice ("Is X or Y older?"); any other asks for a name, date or number, which "yes"
+# does not answer.
+_POLAR_OPENERS = frozenset(
+    {"is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "has", "have"}
+    | {"had", "will", "would", "shall", "should", "may", "might", "must"}
+)
+YES_NO = frozenset({"yes", "no"})
+
 _WORD = re.compile(r"[^\W_]+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -33,6 +42,12 @@ _PUNCT = str.maketrans("", "", string.punctuation)
 def normalize_answer(text: str) -> str:
     """Lower-case, drop punctuation and articles, collapse spaces (official SQuAD rules)."""
     return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
+
+
+def answers_yes_no(question: str) -> bool:
+    """Is this a yes/no question?"""
+    said = [w.lower() for w in words(question)]
+    return bool(said) and said[0] in _POLAR_OPENERS and "or" not in said
 
 
 def words(text: str) -> list[str]:

@@ -184,11 +184,12 @@ def test_claims_that_fail_the_checks_never_enter_the_ledger(store: SQLiteGraphSt
     assert rejected[1] == "passage 9 does not exist"
 
 
+@pytest.mark.parametrize("said", ["Oxford", "Yes"])  # not in the evidence; not a place
 def test_an_answer_outside_the_evidence_falls_back_to_the_last_hop(
-    store: SQLiteGraphStore,
+    store: SQLiteGraphStore, said: str
 ) -> None:
     reader = finds({"directed": DIRECTOR, "study": SCHOOL})
-    llm = model(TWO_HOPS, reader, {"answer": "Oxford", "citations": ["E9"]})
+    llm = model(TWO_HOPS, reader, {"answer": said, "citations": ["E9"]})
     result = run(store, llm)
 
     assert isinstance(result, Answer)

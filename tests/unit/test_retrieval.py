@@ -30,7 +30,13 @@ from evergraph.retrieval.ledger import (
     narrow_quote,
     relevance,
 )
-from evergraph.retrieval.text import content_query, find_span, ngrams, normalize_answer
+from evergraph.retrieval.text import (
+    answers_yes_no,
+    content_query,
+    find_span,
+    ngrams,
+    normalize_answer,
+)
 from evergraph.retrieval.titles import TitleIndex, name_variants
 
 EMBEDDER = HashingEmbedder(dim=256)
@@ -284,6 +290,9 @@ def test_text_helpers() -> None:
     grams = list(ngrams("director of the University of Oxford", max_n=4))
     assert "University of Oxford" in grams and "of Oxford" not in grams
     assert grams.index("University of Oxford") < grams.index("Oxford")
+    assert answers_yes_no("Were Scott Derrickson and Ed Wood of the same nationality?")
+    assert not answers_yes_no("Is Kyoto or Osaka larger?")  # a choice between names
+    assert not answers_yes_no("Who was born first?") and not answers_yes_no("")
 
 
 def test_personalised_pagerank_agrees_with_networkx() -> None:
@@ -322,6 +331,10 @@ def test_ledger_admits_only_claims_that_hold() -> None:
     assert admit("seat is Stanley", "Minot") == "answer 'Minot' not in its quote"
     echo = admit("in Mountrail County", "Mountrail County", frozenset({"mountrail county"}))
     assert echo == "answer 'Mountrail County' repeats an earlier hop's answer"
+    assert (
+        admit("seat is Stanley", "Yes")
+        == "'Yes' does not answer a question that asks for a name or number"
+    )
     elsewhere = admit("founded in 1901", "1901")  # true, but not about a seat or the county
     assert elsewhere == "quote 'It was founded in 1901.' shares no word with the question"
     copied = admit(FIRST, FIRST)  # the passage's sentence as its own answer
