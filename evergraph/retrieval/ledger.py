@@ -29,6 +29,8 @@ from evergraph.retrieval.text import (
     YES_NO,
     answers_yes_no,
     find_span,
+    names,
+    names_any,
     normalize_answer,
     words,
 )
@@ -124,8 +126,10 @@ class Ledger(BaseModel):
         """Add a model's claim that `answer` answers the sub-question, if it holds: the quote
         is in the chunk's `text`, it states the answer, and the answer is none of `given` (the
         normalised earlier answers the sub-question was built from: repeating one is the model
-        echoing its question), it is short, and its quote speaks of something asked. The new
-        entry, or why the claim was rejected."""
+        echoing its question), the passage names one of those answers or of the names the
+        sub-question writes (a hop about Mountrail County is answered by a passage about it,
+        not by one about Essex County), the answer is short, and its quote speaks of something
+        asked. The new entry, or why the claim was rejected."""
         if len(answer.split()) > MAX_ANSWER_WORDS:
             return f"answer of {len(answer.split())} words is a passage, not an answer"
         if normalize_answer(answer) in YES_NO and not answers_yes_no(sub_question):
@@ -138,6 +142,11 @@ class Ledger(BaseModel):
             return f"answer {answer!r} not in its quote"
         if normalize_answer(answer) in given:
             return f"answer {answer!r} repeats an earlier hop's answer"
+        about = names(sub_question)
+        if (about or given) and not (
+            names_any(text, about) or any(answer_in(g, text) for g in given)
+        ):
+            return f"the passage names none of {sorted({*about, *given})}, which it asks about"
         if not relevance(sub_question, answer, stated):
             return f"quote {stated!r} shares no word with the question"
         if self.has(hop, chunk_id, answer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from rapidfuzz import fuzz
 
@@ -48,6 +48,24 @@ def answers_yes_no(question: str) -> bool:
     """Is this a yes/no question?"""
     said = [w.lower() for w in words(question)]
     return bool(said) and said[0] in _POLAR_OPENERS and "or" not in said
+
+
+def names(text: str) -> list[str]:
+    """The capitalised runs of `text` ("Anna Benson", "Miracle", "34th Street"), function
+    words ("Who", "The") left out: what a question is about, as its passages would write it."""
+    runs: list[list[str]] = [[]]
+    for w in words(text):
+        if (w[0].isupper() or w[0].isdigit()) and w.lower() not in STOPWORDS:
+            runs[-1].append(w)
+        elif runs[-1]:
+            runs.append([])
+    return [" ".join(run) for run in runs if run]
+
+
+def names_any(text: str, wanted: Iterable[str]) -> bool:
+    """Does `text` write one of these names, word for word and in their case?"""
+    said = f" {' '.join(words(text))} "
+    return any(f" {name} " in said for name in wanted)
 
 
 def words(text: str) -> list[str]:

@@ -198,7 +198,7 @@ def test_an_answer_outside_the_evidence_falls_back_to_the_last_hop(
 
 def test_an_invalid_plan_makes_the_question_one_hop(store: SQLiteGraphStore) -> None:
     llm = model(
-        "not json", finds({"director of Inception": SCHOOL}), {"answer": "", "citations": []}
+        "not json", finds({"director of Inception": DIRECTOR}), {"answer": "", "citations": []}
     )
     result = run(store, llm)
 

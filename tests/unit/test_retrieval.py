@@ -34,6 +34,8 @@ from evergraph.retrieval.text import (
     answers_yes_no,
     content_query,
     find_span,
+    names,
+    names_any,
     ngrams,
     normalize_answer,
 )
@@ -293,6 +295,13 @@ def test_text_helpers() -> None:
     assert answers_yes_no("Were Scott Derrickson and Ed Wood of the same nationality?")
     assert not answers_yes_no("Is Kyoto or Osaka larger?")  # a choice between names
     assert not answers_yes_no("Who was born first?") and not answers_yes_no("")
+    assert names("Who played Susan Walker in Miracle on 34th Street?") == [
+        "Susan Walker",
+        "Miracle",
+        "34th Street",
+    ]
+    assert names_any("Natalie Wood played Susan Walker.", ["Susan Walker"])
+    assert not names_any("a walker in Susan's street", ["Susan Walker", "Street"])
 
 
 def test_personalised_pagerank_agrees_with_networkx() -> None:
@@ -335,6 +344,17 @@ def test_ledger_admits_only_claims_that_hold() -> None:
         admit("seat is Stanley", "Yes")
         == "'Yes' does not answer a question that asks for a name or number"
     )
+    other = ledger.admit(
+        hop=2,
+        sub_question="What is the seat of Ward County?",  # hop 1 said Ward County
+        chunk_id="c1",
+        source_id="s1",
+        text=TEXT,
+        quote="seat is Stanley",
+        answer="Stanley",
+        given={"ward county"},
+    )
+    assert other == "the passage names none of ['Ward County', 'ward county'], which it asks about"
     elsewhere = admit("founded in 1901", "1901")  # true, but not about a seat or the county
     assert elsewhere == "quote 'It was founded in 1901.' shares no word with the question"
     copied = admit(FIRST, FIRST)  # the passage's sentence as its own answer
