@@ -9,10 +9,11 @@ claims and phrases the final answer; deterministic code checks every quote again
 (`retrieval.ledger`), decides whether each hop is supported, refines queries, counts the
 budget and picks the outcome. A refusal is a result, not an exception.
 
-Cost: one plan call, one read call per open hop per round, one answer call; every call's
-max_tokens is capped to what its schema needs (small local models loop when allowed to run
-on). Query refinement is code, not a model call: a hop that found nothing searches again with
-its earlier hops' answers and the whole question added, and never re-reads a chunk.
+Cost: one plan call, one read call per passage of each open hop per round, one answer call;
+every call's max_tokens is capped to what its schema needs (small local models loop when
+allowed to run on). Query refinement is code, not a model call: a hop that found nothing
+searches again with its earlier hops' answers and the whole question added, and never re-reads
+a chunk.
 """
 
 from __future__ import annotations
@@ -158,40 +159,47 @@ class EvidenceLoop:
         return {"hops": hops, "batches": batches, "trace": events}
 
     async def read(self, state: LoopState) -> LoopState:
+        """Each passage is read on its own: given four at once, a small model answers from
+        whichever names the asked relation, about whatever subject (one call per passage
+        costs the same prompt tokens, and the server batches them)."""
         hops = {h.index: h.model_copy() for h in state["hops"]}
         ledger = state["ledger"].model_copy(deep=True)
-        batches = state.get("batches", {})
+        jobs = [(i, hit) for i, hits in state.get("batches", {}).items() for hit in hits]
         calls = [
             self._call(
                 read_messages(
-                    state["question"],
-                    hops[i].query,
-                    hits,
-                    passage_chars=self.settings.passage_chars,
+                    state["question"], hops[i].query, hit, passage_chars=self.settings.passage_chars
                 ),
                 ReadOut,
                 self.settings.read_tokens,
             )
-            for i, hits in batches.items()
+            for i, hit in jobs
         ]
         usage = state["usage"]
-        events = []
-        for (index, hits), (out, spent) in zip(
-            batches.items(), await asyncio.gather(*calls), strict=True
-        ):
+        reads: dict[int, list[tuple[Hit, ReadOut | None]]] = {}
+        for (index, hit), (out, spent) in zip(jobs, await asyncio.gather(*calls), strict=True):
             usage = usage + spent
+            reads.setdefault(index, []).append((hit, out))
+        events = []
+        for index, pairs in reads.items():
             hop = hops[index]
-            hop.read = [*hop.read, *(h.chunk_id for h in hits)]
+            hop.read = [*hop.read, *(h.chunk_id for h, _ in pairs)]
             given = {
                 normalize_answer(hops[i].answer or "") for i in hop.depends_on() if hops[i].answer
             }
-            kept, rejected = self._record(ledger, hop, hits, out, state.get("round", 0), given)
+            kept: list[str] = []
+            rejected: list[str] = []
+            for hit, out in pairs:
+                k, r = self._record(ledger, hop, hit, out, state.get("round", 0), given)
+                kept += k
+                rejected += r
+            invalid = sum(out is None for _, out in pairs)
             events.append(
                 _event(
                     "read",
                     state,
                     f"hop {index}: {len(kept)} claims kept, {len(rejected)} rejected"
-                    + ("" if out else " (no valid output)"),
+                    + (f" ({invalid} reads without valid output)" if invalid else ""),
                     hop=index,
                     kept=kept,
                     rejected=rejected,
@@ -203,7 +211,7 @@ class EvidenceLoop:
         self,
         ledger: Ledger,
         hop: Hop,
-        hits: Sequence[Hit],
+        hit: Hit,
         out: ReadOut | None,
         round: int,
         given: set[str],
@@ -212,10 +220,6 @@ class EvidenceLoop:
         kept: list[str] = []
         rejected: list[str] = []
         for claim in out.claims if out else []:
-            if not 1 <= claim.passage <= len(hits):
-                rejected.append(f"passage {claim.passage} does not exist")
-                continue
-            hit = hits[claim.passage - 1]
             entry = ledger.admit(
                 hop=hop.index,
                 sub_question=hop.query,
@@ -229,7 +233,7 @@ class EvidenceLoop:
                 min_score=self.settings.quote_match,
             )
             if isinstance(entry, str):
-                rejected.append(f"passage {claim.passage}: {entry}")
+                rejected.append(f"{hit.chunk_id}: {entry}")
             else:
                 kept.append(entry.id)
         return kept, rejected

@@ -1,9 +1,9 @@
 """What the EvidenceLoop asks the model, and the typed answers it accepts.
 
 Written for 0.5B-1.5B local models: one short instruction, an example where it helps, small
-JSON outputs (a plan is ~30 tokens, a read ~50, an answer ~20), passages numbered so that a
-claim names its passage by a number instead of copying an id. A quote only has to point at
-the words: the ledger widens it to the chunk's whole sentences (`retrieval.ledger`).
+JSON outputs (a plan is ~30 tokens, a read ~50, an answer ~20), one passage per read. A quote
+only has to point at the words: the ledger widens it to the chunk's whole sentences
+(`retrieval.ledger`).
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ class PlanOut(BaseModel):
 
 
 class ClaimOut(BaseModel):
-    passage: int = Field(description="the number of the passage that states the answer")
     quote: str = Field(description="the words of that passage that state it (at most 20), copied")
     answer: str = Field(description="the answer in a few words, as the quote writes it")
 
 
 class ReadOut(BaseModel):
     claims: list[ClaimOut] = Field(
-        max_length=MAX_CLAIMS, description="empty when no passage states the answer"
+        max_length=MAX_CLAIMS, description="empty when the passage does not state the answer"
     )
 
 
@@ -58,10 +57,10 @@ Example: "Are Tokyo and Kyoto in the same country?" -> \
 {"hops": ["Which country is Tokyo in?", "Which country is Kyoto in?"]}"""
 
 READ_SYSTEM = """\
-Answer the question from the numbered passages only. If a passage states the answer, give \
-its number, copy the words that state it as the quote (at most 20 words), and give the \
-answer in a few words taken from the quote. If no passage states it, give an empty list of \
-claims. Never guess and never use outside knowledge."""
+Answer the question from the passage only. If the passage states the answer, copy the words \
+that state it as the quote (at most 20 words) and give the answer in a few words taken from \
+the quote. If the passage does not state it, give an empty list of claims. Never guess and \
+never use outside knowledge."""
 
 ANSWER_SYSTEM = """\
 Answer the question from the evidence only, in a few words (yes or no for a yes/no \
@@ -76,19 +75,14 @@ def plan_messages(question: str) -> list[Message]:
 
 
 def read_messages(
-    question: str, sub_question: str, hits: Sequence[Hit], *, passage_chars: int
+    question: str, sub_question: str, hit: Hit, *, passage_chars: int
 ) -> list[Message]:
-    """Passages are cut at `passage_chars`: the prompt is most of a call's cost on CPU."""
-    passages = "\n".join(
-        f"[{i}] {' '.join(h.text.split())[:passage_chars]}" for i, h in enumerate(hits, start=1)
-    )
+    """The passage is cut at `passage_chars`: the prompt is most of a call's cost on CPU."""
+    passage = " ".join(hit.text.split())[:passage_chars]
     context = "" if sub_question == question else f"(This helps to answer: {question})\n"
     return [
         {"role": "system", "content": READ_SYSTEM},
-        {
-            "role": "user",
-            "content": f"Question: {sub_question}\n{context}\nPassages:\n{passages}",
-        },
+        {"role": "user", "content": f"Question: {sub_question}\n{context}\nPassage: {passage}"},
     ]
 
 

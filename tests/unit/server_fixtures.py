@@ -31,8 +31,8 @@ OBSERVED = re.compile(r"(Telescope T\d+) observed (galaxy G\d+)")
 
 def respond(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:
     """Extraction: each "Telescope Tn observed galaxy Gn" is one fact. The EvidenceLoop: one
-    hop; the reader quotes the first passage saying what the telescope the question names
-    observed; the answer cites E1."""
+    hop; the reader quotes a passage saying what the telescope the question names observed;
+    the answer cites E1."""
     prompt = messages[-1]["content"]
     if schema is ChunkOut:
         pairs = OBSERVED.findall(prompt)
@@ -53,12 +53,8 @@ def respond(messages: list[Message], schema: type[BaseModel], n: int) -> list[st
     if schema is ReadOut:
         asked = re.search(r"Telescope T\d+", prompt.split("\n", 1)[0])
         subject = re.escape(asked[0]) if asked else "(?!)"  # a question about no telescope
-        found = re.search(
-            rf"^\[(\d+)\] .*?({subject} observed (galaxy G\d+))", prompt, flags=re.MULTILINE
-        )
-        claims = (
-            [{"passage": int(found[1]), "quote": found[2], "answer": found[3]}] if found else []
-        )
+        found = re.search(rf"^Passage: .*?({subject} observed (galaxy G\d+))", prompt, re.M)
+        claims = [{"quote": found[1], "answer": found[2]}] if found else []
         return [json.dumps({"claims": claims})] * n
     if schema is ReflectOut:
         reflection = {

@@ -82,8 +82,8 @@ def model(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]
     question = prompt.split("\n", 1)[0]
     quote, answer = FACTS["seat" if "seat" in question else "county"]
     claims = [
-        {"passage": int(number), "quote": quote, "answer": answer}
-        for number, text in re.findall(r"^\[(\d+)\] (.*)$", prompt, flags=re.MULTILINE)
+        {"quote": quote, "answer": answer}
+        for text in re.findall(r"^Passage: (.*)$", prompt, flags=re.MULTILINE)
         if quote in text
     ]
     return [json.dumps({"claims": claims[:1]})]
@@ -132,18 +132,20 @@ def test_an_interrupted_eval_resumes_without_asking_again(
 ) -> None:
     answerable, contrast = files
 
-    def run(llm: ScriptedLLM) -> dict[str, Any]:
+    def run(llm: ScriptedLLM, contrast: Path | None = contrast, out: str = "out") -> Any:
         return run_multihop_eval(
             answerable,
             store_dir=tmp_path / "stores",
             embedder=HashingEmbedder(64),
             llm=llm,
-            out_dir=tmp_path / "out",
+            out_dir=tmp_path / out,
             contrast=contrast,
         )
 
-    with pytest.raises(ScriptError):  # the model is gone after q1's four calls
-        run(ScriptedLLM([model] * 4, max_retries=0))
+    q1 = ScriptedLLM([model] * 60, max_retries=0)
+    run(q1, contrast=None, out="q1-alone")
+    with pytest.raises(ScriptError):  # the model is gone after q1's calls
+        run(ScriptedLLM([model] * len(q1.requests), max_retries=0))
     journal = tmp_path / "out" / "answerable.loop-journal.jsonl"
     assert len(journal.read_text().splitlines()) == 1
 
