@@ -155,7 +155,7 @@ def _prediction(result: Answer | Refusal, item: Item, titles: Mapping[str, str])
 @dataclass(frozen=True)
 class _Asker:
     """Runs the EvidenceLoop over items, `concurrency` questions at a time: a model server
-    batches the requests in flight, so the eval's hour shrinks without changing an answer."""
+    batches the requests in flight, so the eval's hour shrinks."""
 
     embedder: Embedder
     llm: LLM
