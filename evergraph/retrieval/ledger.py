@@ -130,9 +130,10 @@ class Ledger(BaseModel):
         sub-question writes (a hop about Mountrail County is answered by a passage about it,
         not by one about Essex County), the answer is short, and its quote speaks of something
         asked. The new entry, or why the claim was rejected."""
+        said = normalize_answer(answer)
         if len(answer.split()) > MAX_ANSWER_WORDS:
             return f"answer of {len(answer.split())} words is a passage, not an answer"
-        if normalize_answer(answer) in YES_NO and not answers_yes_no(sub_question):
+        if said in YES_NO and not answers_yes_no(sub_question):
             return f"{answer!r} does not answer a question that asks for a name or number"
         grounded = ground_quote(quote, text, min_score=min_score)
         stated = None if grounded is None else narrow_quote(grounded, answer)
@@ -140,7 +141,7 @@ class Ledger(BaseModel):
             return f"quote not in the passage: {quote!r}"
         if stated is None:
             return f"answer {answer!r} not in its quote"
-        if normalize_answer(answer) in given:
+        if said in given:
             return f"answer {answer!r} repeats an earlier hop's answer"
         about = names(sub_question)
         if (about or given) and not (
@@ -184,12 +185,8 @@ class Ledger(BaseModel):
             groups[normalize_answer(e.answer)].append(e)
         if not groups:
             return Resolution(None, (), ())
-        strength = {
-            id(g): (len(g), max(relevance(e.sub_question, e.answer, e.quote) for e in g))
-            for g in groups.values()
-        }
-        ranked = sorted(groups.values(), key=lambda g: strength[id(g)], reverse=True)
-        tie = len(ranked) > 1 and strength[id(ranked[0])] == strength[id(ranked[1])]
+        ranked = sorted(groups.values(), key=_strength, reverse=True)
+        tie = len(ranked) > 1 and _strength(ranked[0]) == _strength(ranked[1])
         winners = [] if tie else ranked[0]
         for group in ranked:
             for e in group:
@@ -199,6 +196,11 @@ class Ledger(BaseModel):
             tuple(e.id for e in winners),
             tuple(e.id for g in ranked if g is not winners for e in g),
         )
+
+
+def _strength(group: list[LedgerEntry]) -> tuple[int, int]:
+    """How one answer's entries rank: by their number, then by their best quote's relevance."""
+    return len(group), max(relevance(e.sub_question, e.answer, e.quote) for e in group)
 
 
 def relevance(sub_question: str, answer: str, quote: str) -> int:
