@@ -215,7 +215,9 @@ def main() -> None:
             "dense": mode(frozenset({Mode.DENSE})),
             "graph walk": mode(frozenset({Mode.GRAPH})),
             "hybrid bm25+dense": mode(frozenset({Mode.BM25, Mode.DENSE})),
-            "hybrid bm25+dense+titles": mode(frozenset({Mode.BM25, Mode.DENSE, Mode.TITLES})),
+            "hybrid bm25+dense+titles": mode(
+                frozenset({Mode.BM25, Mode.DENSE, Mode.NAMED, Mode.TITLES})
+            ),
             "hybrid bm25+dense+titles+graph": mode(ALL_MODES),
         }
         base = None

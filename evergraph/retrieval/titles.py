@@ -43,8 +43,11 @@ def name_variants(title: str) -> set[tuple[str, ...]]:
 class TitleIndex:
     """Source titles of one store, held in memory (built by one scan of its sources)."""
 
-    def __init__(self, names: dict[tuple[str, ...], set[str]]) -> None:
+    def __init__(
+        self, names: dict[tuple[str, ...], set[str]], whole: dict[tuple[str, ...], set[str]]
+    ) -> None:
         self._names = names
+        self._whole = whole  # sources by their whole title's words, qualifier and all
         self._longest = max((len(k) for k in names), default=0)
 
     @classmethod
@@ -54,13 +57,20 @@ class TitleIndex:
     @classmethod
     def of(cls, sources: Iterable[Source]) -> TitleIndex:
         names: dict[tuple[str, ...], set[str]] = {}
+        whole: dict[tuple[str, ...], set[str]] = {}
         for source in sources:
             for key in name_variants(source.title):
                 names.setdefault(key, set()).add(source.id)
-        return cls(names)
+            whole.setdefault(tuple(words(source.title)), set()).add(source.id)
+        return cls(names, whole)
 
     def __len__(self) -> int:
         return len(self._names)
+
+    def titled(self, name: str) -> set[str]:
+        """The sources whose whole title is `name`: of the documents a name answers to, the
+        one about it ("Third Eye Blind", not "Third Eye Blind (album)")."""
+        return self._whole.get(tuple(words(name)), set())
 
     def mentions(self, text: str) -> list[tuple[str, set[str]]]:
         """The titles `text` names, in order of appearance, each with the ids of the sources

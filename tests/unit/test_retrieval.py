@@ -91,7 +91,8 @@ def test_each_mode_finds_the_passage_that_shares_the_words(store: SQLiteGraphSto
         assert hits[0].chunk_id == ids("Inception")[0], modes
         assert set(hits[0].ranks) <= modes and hits[0].text.startswith("Inception\n")
     hybrid = retriever.search("Who directed the film Inception?", k=2)
-    assert hybrid[0].ranks == {Mode.BM25: 1, Mode.DENSE: 1}  # the graph found nothing
+    # the question names the Inception article; the graph found nothing
+    assert hybrid[0].ranks == {Mode.BM25: 1, Mode.DENSE: 1, Mode.NAMED: 1}
 
 
 def test_exclude_and_as_of_filter_chunks(store: SQLiteGraphStore) -> None:
@@ -384,6 +385,33 @@ def test_title_mentions_are_case_sensitive_longest_first_in_order() -> None:
     )
     found = index.mentions("Capote and the mark of Mark Bowden, not mark bowden; Mark.")
     assert found == [("Capote", {"s3", "s4"}), ("Mark Bowden", {"s1"}), ("Mark", {"s2"})]
+    assert index.titled("Capote") == set() and index.titled("Capote (film)") == {"s3"}
+    assert index.titled("Mark  Bowden") == {"s1"}
+
+
+BANDS = [
+    Passage("Third Eye Blind (album)", "Third Eye Blind is the debut album of Third Eye Blind."),
+    Passage("Third Eye Blind", "Third Eye Blind is an American rock band formed in 1993."),
+    Passage("Sick Puppies", "Sick Puppies is an Australian band with five albums."),
+    *(Passage(f"Album {n}", f"Album {n} by an American band, of its albums.") for n in range(8)),
+]
+
+
+def test_the_documents_a_question_names_get_a_ranking_of_their_own(tmp_path: Path) -> None:
+    question = "Which band released more albums, Sick Puppies or Third Eye Blind?"
+    with SQLiteGraphStore(tmp_path / "bands.db") as s:
+        index_passages(s, EMBEDDER, BANDS)
+        chunk = {p.title: p.chunk_id for p in BANDS}
+        retriever = HybridRetriever(s, EMBEDDER)
+        hits = retriever.search(question, k=5, modes={Mode.BM25, Mode.NAMED})
+        named = {h.chunk_id: h.ranks.get(Mode.NAMED) for h in hits}
+        # in the question's order; the band's own article, not the album that shares its name
+        assert named[chunk["Sick Puppies"]] == 1 and named[chunk["Third Eye Blind"]] == 2
+        assert named.get(chunk["Third Eye Blind (album)"]) is None
+        # found by BM25 already, they keep the vote: both lead the fused ranking
+        assert {h.chunk_id for h in hits[:2]} == {chunk["Sick Puppies"], chunk["Third Eye Blind"]}
+        without = retriever.search(question, k=5, modes={Mode.BM25, Mode.TITLES})
+        assert all(Mode.NAMED not in h.ranks for h in without)
 
 
 BRIDGE = [
@@ -404,7 +432,7 @@ def test_title_links_reach_the_document_the_first_passage_names(tmp_path: Path) 
         retriever = HybridRetriever(s, EMBEDDER)
         plain = retriever.search(question, k=3, modes={Mode.BM25})
         assert chunk["Mark Bowden"] not in [h.chunk_id for h in plain]  # shares no word
-        linked = retriever.search(question, k=3, modes={Mode.BM25, Mode.TITLES})
+        linked = retriever.search(question, k=3, modes={Mode.BM25, Mode.NAMED, Mode.TITLES})
         ranks = {h.chunk_id: h.ranks for h in linked}
         assert ranks[chunk["Mark Bowden"]] == {Mode.TITLES: 1}
         assert linked[0].chunk_id == chunk["Killing Pablo"]
