@@ -220,6 +220,21 @@ def test_a_version_3_store_gains_evidence_keys_that_find_its_evidence(
         assert [(e.chunk_id, e.quote) for e in store.evidence_for("f")] == [(None, "q"), ("c", "q")]
 
 
+def test_a_facts_evidence_is_read_through_an_index(store: SQLiteGraphStore) -> None:
+    """Not a scan of the evidence table: a graph walk reads the evidence of 50 facts."""
+    store.upsert_sources([Source(id="s", text="t")])
+    store.upsert_entities(entities(1))
+    store.upsert_facts([Fact(id="f", subject_id="e0", predicate="p", value="v", confidence=0.5)])
+    store.add_evidence([Evidence(fact_id="f", source_id="s", quote="q", model="m")])
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    assert len(store.evidence_for("f")) == 1
+    store._conn.set_trace_callback(None)
+    (select,) = [s for s in statements if s.lstrip().startswith("SELECT")]
+    plan = " ".join(r[3] for r in store._conn.execute(f"EXPLAIN QUERY PLAN {select}"))
+    assert "USING INDEX evidence_fact" in plan, plan
+
+
 # -- failures at run time -----------------------------------------------------------------------
 
 
