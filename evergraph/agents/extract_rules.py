@@ -38,15 +38,12 @@ from evergraph.graph.names import plain_key
 from evergraph.graph.schema import GraphSchema, RelationType
 from evergraph.llm.enums import with_enums
 from evergraph.llm.partial import ItemLists
-from evergraph.retrieval.text import find_span
+from evergraph.retrieval.text import find_elided, find_span
 
 MAX_ENTITIES = 12
 MAX_TAGS = 24  # entity types alone: the kg4s abstracts carry 24 hand-tagged concepts on average
 MAX_RELATIONS = 8
 MIN_FUZZY_CHARS = 12
-MIN_ELIDED_WORDS = 4  # an elided quote needs this many words, all in the text, in order
-MAX_ELISION = 2.0  # and its span in the text at most this many times its own length
-_WORD = re.compile(r"\w+")
 LITERAL = "literal"
 ANY_TYPE = "Thing"
 
@@ -190,7 +187,8 @@ def locate(needle: str, text: str, threshold: float) -> str | None:
     span = find_span(needle, text, threshold if fuzzy else None)
     if span is not None:
         return _whole_words(text, *span)
-    return _elided(needle, text) if fuzzy else None
+    elided = find_elided(needle, text) if fuzzy else None
+    return text[elided[0] : elided[1]] if elided else None
 
 
 def _whole_words(text: str, start: int, end: int) -> str:
@@ -200,27 +198,6 @@ def _whole_words(text: str, start: int, end: int) -> str:
     while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
         end += 1
     return text[start:end].strip()
-
-
-def _elided(needle: str, text: str) -> str | None:
-    """The shortest span of `text` holding all of `needle`'s words in order, when it is short
-    enough: models quote "X ... died in Y" by joining the clauses that state a fact."""
-    wanted = [w.casefold() for w in _WORD.findall(needle)]
-    if len(wanted) < MIN_ELIDED_WORDS:
-        return None
-    spans = [(m.group(0).casefold(), m.start(), m.end()) for m in _WORD.finditer(text)]
-    best: tuple[int, int] | None = None
-    for first, (word, start, _) in enumerate(spans):
-        if word != wanted[0]:
-            continue
-        i, j = 1, first + 1
-        while i < len(wanted) and j < len(spans):
-            i += spans[j][0] == wanted[i]
-            j += 1
-        fits = i == len(wanted) and (j - first) <= MAX_ELISION * len(wanted)
-        if fits and (best is None or spans[j - 1][2] - start < best[1] - best[0]):
-            best = (start, spans[j - 1][2])
-    return text[best[0] : best[1]] if best else None
 
 
 @dataclass

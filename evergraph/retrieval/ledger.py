@@ -28,6 +28,7 @@ from evergraph.retrieval.text import (
     STOPWORDS,
     YES_NO,
     answers_yes_no,
+    find_elided,
     find_span,
     names,
     names_any,
@@ -222,7 +223,7 @@ def ground_quote(quote: str, text: str, *, min_score: float = QUOTE_MATCH) -> st
     keeps the chunk's own whole sentences around the quote's best match, so a ledger quote is
     verbatim and reads as a statement.
     """
-    span = find_span(quote, text, min_score)
+    span = find_span(quote, text, min_score) or find_elided(quote, text)
     if span is None:
         return None
     sentences = _sentences(text)

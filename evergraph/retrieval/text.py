@@ -35,6 +35,8 @@ _POLAR_OPENERS = frozenset(
 YES_NO = frozenset({"yes", "no"})
 
 _WORD = re.compile(r"[^\W_]+")
+MIN_ELIDED_WORDS = 4  # an elided quote needs this many words, all in the text, in order
+MAX_ELISION = 2.0  # and its span in the text at most this many times its own length
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
@@ -120,3 +122,26 @@ def find_span(needle: str, text: str, min_score: float | None) -> tuple[int, int
         return None
     hit = fuzz.partial_ratio_alignment(wanted, lowered, score_cutoff=min_score)
     return None if hit is None else (hit.dest_start, hit.dest_end)
+
+
+def find_elided(needle: str, text: str) -> tuple[int, int] | None:
+    """(start, end) of the shortest span of `text` holding all of `needle`'s words in order,
+    when it is short enough: models quote "X ... died in Y" by joining the clauses that state
+    a fact, and drop a parenthesis ("Helen Pitts Douglass was ..." for "Helen Pitts Douglass
+    (1838-1903) was ...")."""
+    wanted = [w.casefold() for w in words(needle)]
+    if len(wanted) < MIN_ELIDED_WORDS:
+        return None
+    spans = [(m.group(0).casefold(), m.start(), m.end()) for m in _WORD.finditer(text)]
+    best: tuple[int, int] | None = None
+    for first, (word, start, _) in enumerate(spans):
+        if word != wanted[0]:
+            continue
+        i, j = 1, first + 1
+        while i < len(wanted) and j < len(spans):
+            i += spans[j][0] == wanted[i]
+            j += 1
+        fits = i == len(wanted) and (j - first) <= MAX_ELISION * len(wanted)
+        if fits and (best is None or spans[j - 1][2] - start < best[1] - best[0]):
+            best = (start, spans[j - 1][2])
+    return best

@@ -215,6 +215,10 @@ def test_ground_quote_returns_the_chunks_own_whole_sentences() -> None:
     assert ground_quote("It was founded by Vikings in the year 800.", TEXT) is None
     assert ground_quote(TEXT + " And it has a famous zoo with penguins.", TEXT) is None
     assert ground_quote("   ", TEXT) is None
+    # a quote without the passage's parenthesis is the sentence that has it
+    dated = "Helen Pitts Douglass (1838-1903) was an American suffragist. She wrote."
+    quote = "Helen Pitts Douglass was an American suffragist"
+    assert ground_quote(quote, dated) == dated.split(" She")[0]
 
 
 def test_find_span_is_exact_first_then_fuzzy_and_never_inside_the_needle() -> None:
