@@ -3,7 +3,10 @@
 The model proposes claims; the checks here dispose, deterministically: a quote enters the
 ledger only as the span of the chunk it matches (`ground_quote`), and only if the claimed
 answer is in that span (`answer_in`). So every ledger quote is verbatim in its chunk, and a
-citation to an entry points at text that states the answer.
+citation to an entry points at text that states the answer. A small reader often writes its
+claim as the quote ("Anna Benson's husband is Kris Benson" for "... ex-wife of former pitcher
+Kris Benson"); such a quote stands for the chunk's sentence that states the answer and holds
+most of the quote's other words (`restated`), and the ledger keeps that sentence.
 
 A hop (sub-question) is resolved by majority over its entries' normalised answers; entries
 that disagree with the winner are marked contradicted. Between answers with as many entries,
@@ -42,6 +45,7 @@ MAX_QUOTE_CHARS = 300  # longer quotes are narrowed to the sentence that states 
 # would otherwise pass `answer_in` (the passage is in itself) and become a hop's answer.
 MAX_ANSWER_WORDS = 12
 _FUZZY_MIN_CHARS = 5
+RESTATED_SHARE = 0.5  # of a restated quote's words (the answer's aside) its sentence must hold
 STEM = 4  # letters of a word compared when a quote is checked against its question
 # A sentence ends at . ! ? before a capital, digit or quote, but not after an initial or an
 # abbreviation ("U.S. state", "John F. Kennedy", "Mr. Smith"); a line break always ends one.
@@ -136,7 +140,7 @@ class Ledger(BaseModel):
             return f"answer of {len(answer.split())} words is a passage, not an answer"
         if said in YES_NO and not answers_yes_no(sub_question):
             return f"{answer!r} does not answer a question that asks for a name or number"
-        grounded = ground_quote(quote, text, min_score=min_score)
+        grounded = ground_quote(quote, text, min_score=min_score) or restated(quote, answer, text)
         stated = None if grounded is None else narrow_quote(grounded, answer)
         if grounded is None:
             return f"quote not in the passage: {quote!r}"
@@ -243,6 +247,22 @@ def _sentences(text: str) -> list[tuple[int, int]]:
             spans.append((start + lead, start + len(piece.rstrip())))
         start = cut
     return spans
+
+
+def restated(quote: str, answer: str, text: str) -> str | None:
+    """The sentence of `text` a quote restates: one that states `answer` and holds at least
+    RESTATED_SHARE of the quote's other content words, the one holding most (the longest of
+    those); else None."""
+    if normalize_answer(answer) in YES_NO:  # a judgement: any sentence "states" it
+        return None
+    wanted = _content(quote) - _content(answer)
+    held = [
+        (len(wanted & _content(sentence)), len(sentence), sentence)  # a statement, not a heading
+        for sentence in (text[start:end] for start, end in _sentences(text))
+        if answer_in(answer, sentence)
+    ]
+    shared, _, best = max(held, default=(0, 0, ""))
+    return best if wanted and shared and shared >= RESTATED_SHARE * len(wanted) else None
 
 
 def narrow_quote(quote: str, answer: str, *, max_chars: int = MAX_QUOTE_CHARS) -> str | None:

@@ -29,6 +29,7 @@ from evergraph.retrieval.ledger import (
     ground_quote,
     narrow_quote,
     relevance,
+    restated,
 )
 from evergraph.retrieval.text import (
     answers_yes_no,
@@ -219,6 +220,30 @@ def test_ground_quote_returns_the_chunks_own_whole_sentences() -> None:
     dated = "Helen Pitts Douglass (1838-1903) was an American suffragist. She wrote."
     quote = "Helen Pitts Douglass was an American suffragist"
     assert ground_quote(quote, dated) == dated.split(" She")[0]
+
+
+def test_a_quote_the_reader_restated_stands_for_the_sentence_that_states_its_answer() -> None:
+    ledger = Ledger()
+
+    def admit(quote: str, answer: str) -> object:
+        return ledger.admit(
+            hop=1,
+            sub_question="Which county is Van Hook Township in?",
+            chunk_id="c1",
+            source_id="s1",
+            text=TEXT,
+            quote=quote,
+            answer=answer,
+        )
+
+    entry = admit("Van Hook Township lies in Mountrail County", "Mountrail County")
+    assert isinstance(entry, LedgerEntry) and entry.quote == FIRST
+    assert restated("Van Hook Township lies in Ward County", "Ward County", TEXT) is None
+    assert restated("Its county is Mountrail County", "Mountrail County", TEXT) is None  # 0 of 1
+    assert restated("Van Hook Township is a township", "Yes", TEXT) is None
+    assert admit("The township lies in Ward County", "Ward County") == (
+        "quote not in the passage: 'The township lies in Ward County'"
+    )
 
 
 def test_find_span_is_exact_first_then_fuzzy_and_never_inside_the_needle() -> None:
