@@ -190,7 +190,9 @@ class EvidenceLoop:
             kept: list[str] = []
             rejected: list[str] = []
             for hit, out in pairs:
-                k, r = self._record(ledger, hop, hit, out, state.get("round", 0), given)
+                k, r = self._record(
+                    ledger, hop, hit, out, state.get("round", 0), given, state["question"]
+                )
                 kept += k
                 rejected += r
             invalid = sum(out is None for _, out in pairs)
@@ -215,8 +217,10 @@ class EvidenceLoop:
         out: ReadOut | None,
         round: int,
         given: set[str],
+        question: str,
     ) -> tuple[list[str], list[str]]:
-        """Offer each claim to the ledger, which checks it against its passage."""
+        """Offer each claim to the ledger, which checks it against its passage (and the
+        user's question, whose names are no answer)."""
         kept: list[str] = []
         rejected: list[str] = []
         for claim in out.claims if out else []:
@@ -229,6 +233,7 @@ class EvidenceLoop:
                 quote=claim.quote,
                 answer=claim.answer,
                 given=given,
+                question=question,
                 round=round,
                 min_score=self.settings.quote_match,
             )

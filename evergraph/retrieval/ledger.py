@@ -36,6 +36,7 @@ from evergraph.retrieval.text import (
     names,
     names_any,
     normalize_answer,
+    offers_choice,
     words,
 )
 
@@ -125,13 +126,16 @@ class Ledger(BaseModel):
         quote: str,
         answer: str,
         given: Collection[str] = (),
+        question: str = "",
         round: int = 0,
         min_score: float = QUOTE_MATCH,
     ) -> LedgerEntry | str:
         """Add a model's claim that `answer` answers the sub-question, if it holds: the quote
         is in the chunk's `text`, it states the answer, and the answer is none of `given` (the
         normalised earlier answers the sub-question was built from: repeating one is the model
-        echoing its question), the passage names one of those answers or of the names the
+        echoing its question) nor a name the sub-question or the whole `question` writes
+        ("Empress Wang" for the father of Empress Wang's husband), unless one offers a choice;
+        the passage names one of those answers or of the names the
         sub-question writes (a hop about Mountrail County is answered by a passage about it,
         not by one about Essex County), the answer is short, and its quote speaks of something
         asked. The new entry, or why the claim was rejected."""
@@ -148,6 +152,8 @@ class Ledger(BaseModel):
             return f"answer {answer!r} not in its quote"
         if said in given:
             return f"answer {answer!r} repeats an earlier hop's answer"
+        if said in _echoes(sub_question, question):
+            return f"answer {answer!r} is a name the question itself writes"
         about = names(sub_question)
         if (about or given) and not (
             names_any(text, about) or any(answer_in(g, text) for g in given)
@@ -201,6 +207,14 @@ class Ledger(BaseModel):
             tuple(e.id for e in winners),
             tuple(e.id for g in ranked if g is not winners for e in g),
         )
+
+
+def _echoes(*questions: str) -> set[str]:
+    """The names the questions write, normalised: no answer to them, unless one of them offers
+    a choice between names ("Which band has more members, X or Y?")."""
+    if any(offers_choice(q) for q in questions):
+        return set()
+    return {normalize_answer(n) for q in questions for n in names(q)}
 
 
 def _strength(group: list[LedgerEntry]) -> tuple[int, int]:

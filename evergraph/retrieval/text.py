@@ -49,7 +49,12 @@ def normalize_answer(text: str) -> str:
 def answers_yes_no(question: str) -> bool:
     """Is this a yes/no question?"""
     said = [w.lower() for w in words(question)]
-    return bool(said) and said[0] in _POLAR_OPENERS and "or" not in said
+    return bool(said) and said[0] in _POLAR_OPENERS and not offers_choice(question)
+
+
+def offers_choice(question: str) -> bool:
+    """Does the question offer its answers ("Is X or Y older?", "Which came first, X or Y?")?"""
+    return "or" in (w.lower() for w in words(question))
 
 
 def names(text: str) -> list[str]:

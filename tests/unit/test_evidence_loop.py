@@ -120,10 +120,10 @@ def test_loops_with_a_refined_query_and_unread_chunks_until_a_hop_is_supported(
     seen: list[list[str]] = []
 
     def reader(question: str, passages: list[str]) -> list[dict[str, object]]:
-        """Finds nothing in round 1; in round 2 claims the title of what it reads."""
+        """Finds nothing in round 1; in round 2 claims the last word of what it reads."""
         seen.append(passages)
-        title = passages[0].split()[0]
-        return [{"quote": passages[0], "answer": title}] if len(seen) > 1 else []
+        last = passages[0].split()[-1].strip(".")
+        return [{"quote": passages[0], "answer": last}] if len(seen) > 1 else []
 
     one_hop = {"hops": ["Where did Christopher Nolan study?"]}
     llm = model(one_hop, reader, {"answer": "x", "citations": []})

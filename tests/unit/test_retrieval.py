@@ -246,6 +246,32 @@ def test_a_quote_the_reader_restated_stands_for_the_sentence_that_states_its_ans
     )
 
 
+def test_a_name_the_question_writes_is_no_answer_unless_it_offers_a_choice() -> None:
+    ledger = Ledger()
+    text = "Empress Wang\nEmpress Wang was the wife of Yang Pu, whose father was Yang Xingmi."
+
+    def admit(answer: str, sub_question: str, question: str) -> object:
+        return ledger.admit(
+            hop=2,
+            sub_question=sub_question,
+            chunk_id="c1",
+            source_id="s1",
+            text=text,
+            quote=text.split("\n")[1],
+            answer=answer,
+            given={"yang pu"},
+            question=question,
+        )
+
+    asked = "Who is the father of Empress Wang's husband?"
+    assert admit("Empress Wang", "Who is the father of Yang Pu?", asked) == (
+        "answer 'Empress Wang' is a name the question itself writes"
+    )
+    assert isinstance(admit("Yang Xingmi", "Who is the father of Yang Pu?", asked), LedgerEntry)
+    choice = "Who was married first, Empress Wang or Yang Xingmi?"
+    assert isinstance(admit("Empress Wang", "Whose wife was Empress Wang?", choice), LedgerEntry)
+
+
 def test_find_span_is_exact_first_then_fuzzy_and_never_inside_the_needle() -> None:
     text = "The Crab Nebula, M1, lies in Taurus."
     assert find_span("crab   NEBULA", text, None) == (4, 15)
