@@ -113,12 +113,18 @@ class EvidenceLoop:
             "trace": [event],
         }
 
-    def _query(self, hop: Hop, hops: Sequence[Hop], question: str) -> str:
+    @staticmethod
+    def _asked(hop: Hop, hops: Sequence[Hop]) -> str:
+        """The hop's question with its "#k" replaced by the answers found: what is read for
+        and checked against (a refined search query is for retrieval only)."""
         answers = {h.index: h.answer for h in hops if h.answer}
-        query = REF.sub(lambda m: answers.get(int(m.group(1)), m.group(0)), hop.question)
+        return REF.sub(lambda m: answers.get(int(m.group(1)), m.group(0)), hop.question)
+
+    def _query(self, hop: Hop, hops: Sequence[Hop], question: str) -> str:
+        query = self._asked(hop, hops)
         if hop.attempts == 0:
             return query
-        earlier = [a for i, a in answers.items() if i < hop.index]
+        earlier = [h.answer for h in hops if h.answer and h.index < hop.index]
         return " ".join([query, *earlier, question])
 
     def _ready(self, hops: Sequence[Hop]) -> list[Hop]:
@@ -165,10 +171,11 @@ class EvidenceLoop:
         hops = {h.index: h.model_copy() for h in state["hops"]}
         ledger = state["ledger"].model_copy(deep=True)
         jobs = [(i, hit) for i, hits in state.get("batches", {}).items() for hit in hits]
+        asked = {i: self._asked(hops[i], list(hops.values())) for i in hops}
         calls = [
             self._call(
                 read_messages(
-                    state["question"], hops[i].query, hit, passage_chars=self.settings.passage_chars
+                    state["question"], asked[i], hit, passage_chars=self.settings.passage_chars
                 ),
                 ReadOut,
                 self.settings.read_tokens,
@@ -190,9 +197,7 @@ class EvidenceLoop:
             kept: list[str] = []
             rejected: list[str] = []
             for hit, out in pairs:
-                k, r = self._record(
-                    ledger, hop, hit, out, state.get("round", 0), given, state["question"]
-                )
+                k, r = self._record(ledger, hop, asked[index], hit, out, given, state)
                 kept += k
                 rejected += r
             invalid = sum(out is None for _, out in pairs)
@@ -213,11 +218,11 @@ class EvidenceLoop:
         self,
         ledger: Ledger,
         hop: Hop,
+        asked: str,
         hit: Hit,
         out: ReadOut | None,
-        round: int,
         given: set[str],
-        question: str,
+        state: LoopState,
     ) -> tuple[list[str], list[str]]:
         """Offer each claim to the ledger, which checks it against its passage (and the
         user's question, whose names are no answer)."""
@@ -226,15 +231,15 @@ class EvidenceLoop:
         for claim in out.claims if out else []:
             entry = ledger.admit(
                 hop=hop.index,
-                sub_question=hop.query,
+                sub_question=asked,
                 chunk_id=hit.chunk_id,
                 source_id=hit.source_id,
                 text=hit.text,
                 quote=claim.quote,
                 answer=claim.answer,
                 given=given,
-                question=question,
-                round=round,
+                question=state["question"],
+                round=state.get("round", 0),
                 min_score=self.settings.quote_match,
             )
             if isinstance(entry, str):

@@ -266,14 +266,15 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 def restated(quote: str, answer: str, text: str) -> str | None:
     """The sentence of `text` a quote restates: one that states `answer` and holds at least
     RESTATED_SHARE of the quote's other content words, the one holding most (the longest of
-    those); else None."""
+    those), at most MAX_QUOTE_CHARS long (a cast list or an infobox line names everything);
+    else None."""
     if normalize_answer(answer) in YES_NO:  # a judgement: any sentence "states" it
         return None
     wanted = _content(quote) - _content(answer)
     held = [
         (len(wanted & _content(sentence)), len(sentence), sentence)  # a statement, not a heading
         for sentence in (text[start:end] for start, end in _sentences(text))
-        if answer_in(answer, sentence)
+        if len(sentence) <= MAX_QUOTE_CHARS and answer_in(answer, sentence)  # a list holds all
     ]
     shared, _, best = max(held, default=(0, 0, ""))
     return best if wanted and shared and shared >= RESTATED_SHARE * len(wanted) else None

@@ -35,6 +35,9 @@ _POLAR_OPENERS = frozenset(
 YES_NO = frozenset({"yes", "no"})
 
 _WORD = re.compile(r"[^\W_]+")
+_CLAUSE = re.compile(r"[,;:()\[\]\"“”]")  # where a name ends, whatever the case around it
+# Lower-case words inside names: "Alice de Lusignan", "Ludwig van Beethoven", "Bank of England"
+_PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "du", "van", "von", "of"})
 MIN_ELIDED_WORDS = 4  # an elided quote needs this many words, all in the text, in order
 MAX_ELISION = 2.0  # and its span in the text at most this many times its own length
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -59,14 +62,23 @@ def offers_choice(question: str) -> bool:
 
 def names(text: str) -> list[str]:
     """The capitalised runs of `text` ("Anna Benson", "Miracle", "34th Street"), function
-    words ("Who", "The") left out: what a question is about, as its passages would write it."""
-    runs: list[list[str]] = [[]]
-    for w in words(text):
-        if (w[0].isupper() or w[0].isdigit()) and w.lower() not in STOPWORDS:
-            runs[-1].append(w)
-        elif runs[-1]:
-            runs.append([])
-    return [" ".join(run) for run in runs if run]
+    words ("Who", "The") left out: what a question is about, as its passages would write it.
+    A run goes on through a name's particles ("Alice de Lusignan", "Countess of Surrey", not
+    "Alice" and "Lusignan") and stops at punctuation ("Edward Baring, 1st Baron")."""
+    runs: list[list[str]] = []
+    for piece in _CLAUSE.split(text):
+        run: list[str] = []
+        for w in [*words(piece), ""]:
+            capital = w[:1].isupper() or w[:1].isdigit()
+            if (capital and w.lower() not in STOPWORDS) or (run and w in _PARTICLES):
+                run.append(w)
+            else:
+                while run and run[-1] in _PARTICLES:
+                    run.pop()
+                if run:
+                    runs.append(run)
+                run = []
+    return [" ".join(run) for run in runs]
 
 
 def names_any(text: str, wanted: Iterable[str]) -> bool:
