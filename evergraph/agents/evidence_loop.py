@@ -113,18 +113,12 @@ class EvidenceLoop:
             "trace": [event],
         }
 
-    @staticmethod
-    def _asked(hop: Hop, hops: Sequence[Hop]) -> str:
-        """The hop's question with its "#k" replaced by the answers found: what is read for
-        and checked against (a refined search query is for retrieval only)."""
-        answers = {h.index: h.answer for h in hops if h.answer}
-        return REF.sub(lambda m: answers.get(int(m.group(1)), m.group(0)), hop.question)
-
     def _query(self, hop: Hop, hops: Sequence[Hop], question: str) -> str:
-        query = self._asked(hop, hops)
+        answers = {h.index: h.answer for h in hops if h.answer}
+        query = REF.sub(lambda m: answers.get(int(m.group(1)), m.group(0)), hop.question)
         if hop.attempts == 0:
             return query
-        earlier = [h.answer for h in hops if h.answer and h.index < hop.index]
+        earlier = [a for i, a in answers.items() if i < hop.index]
         return " ".join([query, *earlier, question])
 
     def _ready(self, hops: Sequence[Hop]) -> list[Hop]:
@@ -171,11 +165,10 @@ class EvidenceLoop:
         hops = {h.index: h.model_copy() for h in state["hops"]}
         ledger = state["ledger"].model_copy(deep=True)
         jobs = [(i, hit) for i, hits in state.get("batches", {}).items() for hit in hits]
-        asked = {i: self._asked(hops[i], list(hops.values())) for i in hops}
         calls = [
             self._call(
                 read_messages(
-                    state["question"], asked[i], hit, passage_chars=self.settings.passage_chars
+                    state["question"], hops[i].query, hit, passage_chars=self.settings.passage_chars
                 ),
                 ReadOut,
                 self.settings.read_tokens,
@@ -197,7 +190,9 @@ class EvidenceLoop:
             kept: list[str] = []
             rejected: list[str] = []
             for hit, out in pairs:
-                k, r = self._record(ledger, hop, asked[index], hit, out, given, state)
+                k, r = self._record(
+                    ledger, hop, hit, out, state.get("round", 0), given, state["question"]
+                )
                 kept += k
                 rejected += r
             invalid = sum(out is None for _, out in pairs)
@@ -218,11 +213,11 @@ class EvidenceLoop:
         self,
         ledger: Ledger,
         hop: Hop,
-        asked: str,
         hit: Hit,
         out: ReadOut | None,
+        round: int,
         given: set[str],
-        state: LoopState,
+        question: str,
     ) -> tuple[list[str], list[str]]:
         """Offer each claim to the ledger, which checks it against its passage (and the
         user's question, whose names are no answer)."""
@@ -231,15 +226,15 @@ class EvidenceLoop:
         for claim in out.claims if out else []:
             entry = ledger.admit(
                 hop=hop.index,
-                sub_question=asked,
+                sub_question=hop.query,
                 chunk_id=hit.chunk_id,
                 source_id=hit.source_id,
                 text=hit.text,
                 quote=claim.quote,
                 answer=claim.answer,
                 given=given,
-                question=state["question"],
-                round=state.get("round", 0),
+                question=question,
+                round=round,
                 min_score=self.settings.quote_match,
             )
             if isinstance(entry, str):
