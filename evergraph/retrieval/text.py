@@ -35,9 +35,10 @@ _POLAR_OPENERS = frozenset(
 YES_NO = frozenset({"yes", "no"})
 
 _WORD = re.compile(r"[^\W_]+")
-_CLAUSE = re.compile(r"[,;:()\[\]\"“”]")  # where a name ends, whatever the case around it
-# Lower-case words inside names: "Alice de Lusignan", "Ludwig van Beethoven", "Bank of England"
-_PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "du", "van", "von", "of"})
+_CLAUSE = re.compile(r"[,;:?!()\[\]\"“”]")  # where a name ends, whatever the case around it
+# Lower-case words inside names: "Alice de Lusignan", "Ludwig van Beethoven" ("of" is not one:
+# "the 7 Habits of Highly Effective Teens" is also named by "Highly Effective Teens")
+_PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "du", "van", "von"})
 MIN_ELIDED_WORDS = 4  # an elided quote needs this many words, all in the text, in order
 MAX_ELISION = 2.0  # and its span in the text at most this many times its own length
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -63,8 +64,8 @@ def offers_choice(question: str) -> bool:
 def names(text: str) -> list[str]:
     """The capitalised runs of `text` ("Anna Benson", "Miracle", "34th Street"), function
     words ("Who", "The") left out: what a question is about, as its passages would write it.
-    A run goes on through a name's particles ("Alice de Lusignan", "Countess of Surrey", not
-    "Alice" and "Lusignan") and stops at punctuation ("Edward Baring, 1st Baron")."""
+    A run goes on through a name's particles ("Alice de Lusignan", not "Alice" and "Lusignan")
+    and stops at punctuation ("Edward Baring, 1st Baron"; "Who is X? X wrote")."""
     runs: list[list[str]] = []
     for piece in _CLAUSE.split(text):
         run: list[str] = []
