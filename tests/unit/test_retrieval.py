@@ -3,7 +3,8 @@ and the evidence ledger's deterministic checks. The embedder is the hashing test
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -205,6 +206,31 @@ TEXT = (
     "It was founded in 1901. Its seat is Stanley."
 )
 FIRST = "Van Hook Township is a township in Mountrail County in the U.S. state of North Dakota."
+SEAT = "What is the seat of Mountrail County?"
+
+
+def offer(
+    ledger: Ledger,
+    quote: str,
+    answer: str,
+    *,
+    sub_question: str = SEAT,
+    text: str = TEXT,
+    given: Collection[str] = (),
+    question: str = "",
+) -> LedgerEntry | str:
+    """A claim for hop 2 read from chunk c1."""
+    return ledger.admit(
+        hop=2,
+        sub_question=sub_question,
+        chunk_id="c1",
+        source_id="s1",
+        text=text,
+        quote=quote,
+        answer=answer,
+        given=given,
+        question=question,
+    )
 
 
 def test_ground_quote_returns_the_chunks_own_whole_sentences() -> None:
@@ -226,15 +252,7 @@ def test_a_quote_the_reader_restated_stands_for_the_sentence_that_states_its_ans
     ledger = Ledger()
 
     def admit(quote: str, answer: str) -> object:
-        return ledger.admit(
-            hop=1,
-            sub_question="Which county is Van Hook Township in?",
-            chunk_id="c1",
-            source_id="s1",
-            text=TEXT,
-            quote=quote,
-            answer=answer,
-        )
+        return offer(ledger, quote, answer, sub_question="Which county is Van Hook Township in?")
 
     entry = admit("Van Hook Township lies in Mountrail County", "Mountrail County")
     assert isinstance(entry, LedgerEntry) and entry.quote == FIRST
@@ -251,15 +269,15 @@ def test_a_name_the_question_writes_is_no_answer_unless_it_offers_a_choice() -> 
     text = "Empress Wang\nEmpress Wang was the wife of Yang Pu, whose father was Yang Xingmi."
 
     def admit(answer: str, sub_question: str, question: str) -> object:
-        return ledger.admit(
-            hop=2,
+        quote = text.split("\n")[1]
+        given = {"yang pu"}
+        return offer(
+            ledger,
+            quote,
+            answer,
             sub_question=sub_question,
-            chunk_id="c1",
-            source_id="s1",
             text=text,
-            quote=text.split("\n")[1],
-            answer=answer,
-            given={"yang pu"},
+            given=given,
             question=question,
         )
 
@@ -386,16 +404,7 @@ def test_ledger_admits_only_claims_that_hold() -> None:
     ledger = Ledger()
 
     def admit(quote: str, answer: str, given: frozenset[str] = frozenset()) -> object:
-        return ledger.admit(
-            hop=2,
-            sub_question="What is the seat of Mountrail County?",
-            chunk_id="c1",
-            source_id="s1",
-            text=TEXT,
-            quote=quote,
-            answer=answer,
-            given=given,
-        )
+        return offer(ledger, quote, answer, given=given)
 
     entry = admit("seat is Stanley", "Stanley")
     assert isinstance(entry, LedgerEntry) and entry.quote == "Its seat is Stanley."
@@ -410,16 +419,8 @@ def test_ledger_admits_only_claims_that_hold() -> None:
         admit("seat is Stanley", "Yes")
         == "'Yes' does not answer a question that asks for a name or number"
     )
-    other = ledger.admit(
-        hop=2,
-        sub_question="What is the seat of Ward County?",  # hop 1 said Ward County
-        chunk_id="c1",
-        source_id="s1",
-        text=TEXT,
-        quote="seat is Stanley",
-        answer="Stanley",
-        given={"ward county"},
-    )
+    ward = "What is the seat of Ward County?"  # hop 1 said Ward County
+    other = offer(ledger, "seat is Stanley", "Stanley", sub_question=ward, given={"ward county"})
     assert other == "the passage names none of ['Ward County', 'ward county'], which it asks about"
     elsewhere = admit("founded in 1901", "1901")  # true, but not about a seat or the county
     assert elsewhere == "quote 'It was founded in 1901.' shares no word with the question"
@@ -454,6 +455,16 @@ def test_title_mentions_are_case_sensitive_longest_first_in_order() -> None:
     assert index.titled("Mark  Bowden") == {"s1"}
 
 
+@contextmanager
+def searching(
+    path: Path, passages: list[Passage]
+) -> Iterator[tuple[HybridRetriever, dict[str, str]]]:
+    """A retriever over a new store holding `passages`, and their chunk ids by title."""
+    with SQLiteGraphStore(path) as store:
+        index_passages(store, EMBEDDER, passages)
+        yield HybridRetriever(store, EMBEDDER), {p.title: p.chunk_id for p in passages}
+
+
 BANDS = [
     Passage("Third Eye Blind (album)", "Third Eye Blind is the debut album of Third Eye Blind."),
     Passage("Third Eye Blind", "Third Eye Blind is an American rock band formed in 1993."),
@@ -464,10 +475,7 @@ BANDS = [
 
 def test_the_documents_a_question_names_get_a_ranking_of_their_own(tmp_path: Path) -> None:
     question = "Which band released more albums, Sick Puppies or Third Eye Blind?"
-    with SQLiteGraphStore(tmp_path / "bands.db") as s:
-        index_passages(s, EMBEDDER, BANDS)
-        chunk = {p.title: p.chunk_id for p in BANDS}
-        retriever = HybridRetriever(s, EMBEDDER)
+    with searching(tmp_path / "bands.db", BANDS) as (retriever, chunk):
         hits = retriever.search(question, k=5, modes={Mode.BM25, Mode.NAMED})
         named = {h.chunk_id: h.ranks.get(Mode.NAMED) for h in hits}
         # in the question's order; the band's own article, not the album that shares its name
@@ -491,10 +499,7 @@ BRIDGE = [
 
 def test_title_links_reach_the_document_the_first_passage_names(tmp_path: Path) -> None:
     question = "Where was the author of Killing Pablo born?"
-    with SQLiteGraphStore(tmp_path / "bridge.db") as s:
-        index_passages(s, EMBEDDER, BRIDGE)
-        chunk = {p.title: p.chunk_id for p in BRIDGE}
-        retriever = HybridRetriever(s, EMBEDDER)
+    with searching(tmp_path / "bridge.db", BRIDGE) as (retriever, chunk):
         plain = retriever.search(question, k=3, modes={Mode.BM25})
         assert chunk["Mark Bowden"] not in [h.chunk_id for h in plain]  # shares no word
         linked = retriever.search(question, k=3, modes={Mode.BM25, Mode.NAMED, Mode.TITLES})
