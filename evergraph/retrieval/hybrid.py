@@ -216,12 +216,14 @@ class HybridRetriever:
         or else the first hit of a full-text search for the name (the name alone: its few
         words make the search cheap, where adding the query's words costs a whole BM25
         search)."""
-        depth = self.options.name_depth
         exact = titles.titled(name) & sources
+        found: list[tuple[Chunk, float]] | None = None  # searched once, if at all
         for group in (exact, sources) if exact and exact != sources else (sources,):
             known = next((c.id for c in candidates if c.source_id in group), None)
             if known is None:
-                found = self.store.search_chunks_text(content_query(name), k=depth)
+                if found is None:
+                    query = content_query(name)
+                    found = self.store.search_chunks_text(query, k=self.options.name_depth)
                 known = next((c.id for c, _ in found if c.source_id in group), None)
                 self._keep([(c, s) for c, s in found if c.id == known], chunks)
             if known is not None:

@@ -135,10 +135,10 @@ class Ledger(BaseModel):
         normalised earlier answers the sub-question was built from: repeating one is the model
         echoing its question) nor a name the sub-question or the whole `question` writes
         ("Empress Wang" for the father of Empress Wang's husband), unless one offers a choice;
-        the passage names one of those answers or of the names the
-        sub-question writes (a hop about Mountrail County is answered by a passage about it,
-        not by one about Essex County), the answer is short, and its quote speaks of something
-        asked. The new entry, or why the claim was rejected."""
+        the passage names one of those answers or of the names the sub-question writes (a hop
+        about Mountrail County is answered by a passage about it, not by one about Essex
+        County), the answer is short, and its quote speaks of something asked. The new entry,
+        or why the claim was rejected."""
         said = normalize_answer(answer)
         if len(answer.split()) > MAX_ANSWER_WORDS:
             return f"answer of {len(answer.split())} words is a passage, not an answer"
