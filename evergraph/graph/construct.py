@@ -33,7 +33,7 @@ once per batch.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -136,31 +136,41 @@ class _Ledger:
             if f.id not in self.before:  # (a state made only when it is kept)
                 self.before[f.id] = self._state(f)
 
-    def load(self, facts: Sequence[Fact]) -> list[Fact]:
+    def _hold(self, facts: Sequence[Fact]) -> list[Fact]:
         for f in facts:
             self.facts.setdefault(f.id, f)
-        held = [self.facts[f.id] for f in facts]
+        return [self.facts[f.id] for f in facts]
+
+    def load(self, facts: Sequence[Fact]) -> list[Fact]:
+        held = self._hold(facts)
         self._seen(held)
         return held
 
-    def fetch(self, fact_ids: Sequence[str]) -> None:
-        """Hold these facts (read once per batch; an id read and not found is not re-read)."""
+    def read(self, fact_ids: Sequence[str], pairs: set[tuple[str, str]]) -> None:
+        """Hold these facts and the records of these (subject, predicate) pairs, one query
+        each, read once per batch (an id read and not found is not re-read): a batch reads
+        what all its documents need at once, and `fetch` and `prefetch` find it held."""
         wanted = [i for i in dict.fromkeys(fact_ids) if i not in self.facts]
         wanted = [i for i in wanted if i not in self._absent]
         found = self.store.get_facts(wanted) if wanted else []
         self._absent.update(set(wanted) - {f.id for f in found})
-        self.load(found)
+        self._hold(found)
+        keys = sorted(pairs - self._histories.keys())
+        for key in keys:  # with the records this batch created before the pair was read
+            self._histories[key] = []
+        for f in self._hold(self.store.facts_by_subject(keys)) if keys else []:
+            self._histories[(f.subject_id, f.predicate)].append(f)
+        for key in keys:
+            self._histories[key] += self._created.pop(key, [])
+
+    def fetch(self, fact_ids: Sequence[str]) -> None:
+        """Hold these facts, their state as this document found them kept."""
+        self.read(fact_ids, set())
         self._seen([self.facts[i] for i in fact_ids if i in self.facts])
 
     def prefetch(self, pairs: set[tuple[str, str]]) -> None:
-        """Read the records of these (subject, predicate) pairs, all in one query."""
-        wanted = sorted(pairs - self._histories.keys())
-        for key in wanted:  # with the records this batch created before the pair was read
-            self._histories[key] = []
-        for f in self.load(self.store.facts_by_subject(wanted)) if wanted else []:
-            self._histories[(f.subject_id, f.predicate)].append(f)
-        for key in wanted:
-            self._histories[key] += self._created.pop(key, [])
+        """Read the records of these (subject, predicate) pairs, their states kept."""
+        self.read([], pairs)
         for key in pairs:
             self._seen(self._histories[key])
 
@@ -212,22 +222,20 @@ class _Document:
         self,
         store: GraphStore,
         source: Source,
-        schema: GraphSchema,
         settings: IntegrateSettings,
         now: datetime,
         ledger: _Ledger,
-        functional: dict[str, bool],
+        functional: Callable[[str], bool],
     ) -> None:
         self.store = store
         self.source = source
-        self.schema = schema
         self.cap = check_cap(settings.confidence_cap)
         self.epsilon = settings.tie_epsilon
         self.now = now
         self.when = source.published_at
         self.seen = source.published_at or now
         self.ledger = ledger
-        self.functional_predicates = functional
+        self.is_functional = functional
         self.report = IntegrationReport(documents=1)
         ledger.begin()
 
@@ -250,20 +258,6 @@ class _Document:
             f.support, f.confidence = counted.support, counted.confidence
             self.ledger.touch(f)
         return facts
-
-    def assertions(
-        self, extraction: DocumentExtraction, resolution: Resolution
-    ) -> list[_Assertion]:
-        found: dict[tuple[str, str, str | None, str | None], _Assertion] = {}
-        for c in extraction.facts:
-            obj = None if c.object is None else resolution.id_of(c.object)
-            value = None if c.object_value is None else " ".join(c.object_value.split())
-            key = (resolution.id_of(c.subject), c.predicate, obj, value)
-            a = found.get(key)
-            if a is None:
-                a = found[key] = _Assertion(*key)
-            a.candidates.append(c)
-        return list(found.values())
 
     def _reinforce(self, f: Fact, a: _Assertion, *, functional: bool) -> None:
         f.support += 1
@@ -292,10 +286,7 @@ class _Document:
         return f
 
     def functional(self, a: _Assertion) -> bool:
-        found = self.functional_predicates.get(a.predicate)
-        if found is None:  # the schema is searched once per predicate and batch
-            found = self.functional_predicates[a.predicate] = self.schema.is_functional(a.predicate)
-        return found
+        return self.is_functional(a.predicate)
 
     def assert_fact(self, a: _Assertion) -> Fact:
         if self.functional(a):
@@ -340,6 +331,19 @@ class _Document:
             if f.support == 0 and f.retired_at is None:
                 f.retired_at, f.retire_reason = self.now, SUPERSEDED_SOURCE
                 f.status = FactStatus.SUPERSEDED
+
+
+def _assertions(extraction: DocumentExtraction, resolution: Resolution) -> list[_Assertion]:
+    found: dict[tuple[str, str, str | None, str | None], _Assertion] = {}
+    for c in extraction.facts:
+        obj = None if c.object is None else resolution.id_of(c.object)
+        value = None if c.object_value is None else " ".join(c.object_value.split())
+        key = (resolution.id_of(c.subject), c.predicate, obj, value)
+        a = found.get(key)
+        if a is None:
+            a = found[key] = _Assertion(*key)
+        a.candidates.append(c)
+    return list(found.values())
 
 
 def _check(source: Source, chunks: Sequence[Chunk], extraction: DocumentExtraction) -> None:
@@ -404,7 +408,7 @@ class _Batch:
     ) -> None:
         self.store, self.embedder, self.schema = store, embedder, schema
         self.settings, self.resolver, self.now = settings, resolver, now
-        self.functional: dict[str, bool] = {}
+        self.functional_predicates: dict[str, bool] = {}
         self._hold()
 
     def _hold(self) -> None:
@@ -429,6 +433,12 @@ class _Batch:
                     f.id, at=self.now, reason=f.retire_reason, status=f.status, valid_to=f.valid_to
                 )
         self._hold()
+
+    def functional(self, predicate: str) -> bool:
+        found = self.functional_predicates.get(predicate)
+        if found is None:  # the schema is searched once per predicate and batch
+            found = self.functional_predicates[predicate] = self.schema.is_functional(predicate)
+        return found
 
     def _evidence(self, key: EvidenceKey, c: CandidateFact) -> Evidence:
         """Made only now: held by the thousand until the write, records cost the collector
@@ -456,10 +466,19 @@ class _Batch:
             todo = sorted(fresh.values())
             embedded = _embedded(self.embedder, [items[i][1] for i in todo])
             chunks = dict(zip(todo, embedded, strict=True))
-            mentions = {i: _mentions(items[i][2]) for i in todo}
-            self.resolver.prepare(list(mentions.values()))
+            mentions = [_mentions(items[i][2]) for i in todo]
+            self.resolver.prepare(mentions)
+            resolved = {
+                i: self._resolve(items[i][0], items[i][2], m)
+                for i, m in zip(todo, mentions, strict=True)
+            }
+            stated = [a for _, assertions in resolved.values() for a in assertions]
+            self.ledger.read(
+                [a.base_id for a in stated],
+                {(a.subject_id, a.predicate) for a in stated if self.functional(a.predicate)},
+            )
             reports = [
-                self._document(source, chunks[i], extraction, mentions[i])
+                self._document(source, chunks[i], extraction, *resolved[i])
                 if i in chunks
                 else IntegrationReport(documents=1, skipped=1)
                 for i, (source, _, extraction) in enumerate(items)
@@ -467,12 +486,23 @@ class _Batch:
             self._write()
         return reports
 
+    def _resolve(
+        self, source: Source, extraction: DocumentExtraction, mentions: list[Mention]
+    ) -> tuple[Resolution, list[_Assertion]]:
+        """A document's mentions resolved and its triples stated, before any document of the
+        batch is integrated (resolution reads no facts), so that the facts they need are read
+        for the whole batch at once."""
+        seen = source.published_at or self.now
+        resolution = self.resolver.resolve(mentions, source_id=source.id, seen=seen, now=self.now)
+        return resolution, _assertions(extraction, resolution)
+
     def _document(
         self,
         source: Source,
         chunks: list[Chunk],
         extraction: DocumentExtraction,
-        mentions: list[Mention],
+        resolution: Resolution,
+        assertions: list[_Assertion],
     ) -> IntegrationReport:
         if source.key and source.key in self.keys:
             self._write()  # an older version is held: store it, then replace it
@@ -482,16 +512,10 @@ class _Batch:
             self._write()
         if source.key:
             self.keys.add(source.key)
-        doc = _Document(
-            self.store, source, self.schema, self.settings, self.now, self.ledger, self.functional
-        )
+        doc = _Document(self.store, source, self.settings, self.now, self.ledger, self.functional)
         self.sources.append(source)
         self.chunks += chunks
         withdrawn = doc.supersede(older)
-        resolution = self.resolver.resolve(
-            mentions, source_id=source.id, seen=doc.seen, now=self.now
-        )
-        assertions = doc.assertions(extraction, resolution)
         self.ledger.fetch([a.base_id for a in assertions])
         self.ledger.prefetch({(a.subject_id, a.predicate) for a in assertions if doc.functional(a)})
         evidence: dict[EvidenceKey, CandidateFact] = {}
