@@ -251,6 +251,14 @@ def model_serve(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Return once healthy; stop with `model stop`.")
     ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Seconds to wait for the server to answer (default: 120 for llamacpp, 2400 "
+            "for vllm, whose first start on a machine compiles for many minutes).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a local test model with an OpenAI-compatible API (first run installs it)."""
     from evergraph.llm.local import serve
@@ -266,6 +274,7 @@ def model_serve(
         host=host,
         port=port,
         detach=detach,
+        timeout=timeout,
         progress=out.print,
     )
     if detach:

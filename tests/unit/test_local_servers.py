@@ -18,7 +18,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from typer.testing import CliRunner
 
+from evergraph import llm
+from evergraph.cli import app
 from evergraph.errors import ServiceError, UsageError
 from evergraph.llm.local import processes, servers
 from evergraph.llm.local.servers import Launch, ServerInfo, launch, serve, status, stop
@@ -317,3 +320,27 @@ def test_vllm_never_prefills_a_prompt_in_chunks(
     started = servers._vllm_launch("qwen2.5-coder-0.5b", tmp_path, "127.0.0.1", 8100, 4, None)
     assert "--no-enable-chunked-prefill" in started.argv
     assert started.env["VLLM_CPU_KVCACHE_SPACE"] == "4"
+
+
+def test_serve_waits_as_long_as_asked_and_long_enough_for_a_first_vllm_start(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first vLLM start on a machine compiles before it answers (the 1.5B model took more
+    than 15 minutes on 2 cores): the default wait covers that, and `--timeout` overrides it."""
+    monkeypatch.setattr(servers, "ensure_vllm_venv", lambda cache, progress: tmp_path / "python")
+    monkeypatch.setattr(servers, "ensure_hf_folder", lambda *a, progress: tmp_path / "model")
+    waited: list[float] = []
+    monkeypatch.setattr(servers, "launch", lambda spec, **kw: waited.append(kw["timeout"]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve("qwen2.5-coder-1.5b", home=home, engine="vllm", port=port)
+    serve("qwen2.5-coder-1.5b", home=home, engine="vllm", port=port, timeout=30)
+    assert waited == [servers.HEALTH_TIMEOUT_S["vllm"], 30]
+    assert servers.HEALTH_TIMEOUT_S["vllm"] >= 20 * 60
+
+    asked: list[float | None] = []
+    monkeypatch.setattr(llm.local, "serve", lambda *a, **kw: asked.append(kw["timeout"]))
+    args = ["model", "serve", "--engine", "vllm", "--timeout", "45", "--port", str(port)]
+    CliRunner().invoke(app, args, env={"EVERGRAPH_HOME": str(home)})
+    assert asked == [45]
