@@ -285,11 +285,8 @@ class _Document:
         self.report.facts_created += 1
         return f
 
-    def functional(self, a: _Assertion) -> bool:
-        return self.is_functional(a.predicate)
-
     def assert_fact(self, a: _Assertion) -> Fact:
-        if self.functional(a):
+        if self.is_functional(a.predicate):
             timeline = Timeline(
                 self.ledger.history(a.subject_id, a.predicate), now=self.now, epsilon=self.epsilon
             )
@@ -344,6 +341,14 @@ def _assertions(extraction: DocumentExtraction, resolution: Resolution) -> list[
             a = found[key] = _Assertion(*key)
         a.candidates.append(c)
     return list(found.values())
+
+
+def _timelines(
+    assertions: Sequence[_Assertion], functional: Callable[[str], bool]
+) -> set[tuple[str, str]]:
+    """The (subject, predicate) timelines these assertions may change: those of functional
+    predicates."""
+    return {(a.subject_id, a.predicate) for a in assertions if functional(a.predicate)}
 
 
 def _check(source: Source, chunks: Sequence[Chunk], extraction: DocumentExtraction) -> None:
@@ -473,10 +478,7 @@ class _Batch:
                 for i, m in zip(todo, mentions, strict=True)
             }
             stated = [a for _, assertions in resolved.values() for a in assertions]
-            self.ledger.read(
-                [a.base_id for a in stated],
-                {(a.subject_id, a.predicate) for a in stated if self.functional(a.predicate)},
-            )
+            self.ledger.read([a.base_id for a in stated], _timelines(stated, self.functional))
             reports = [
                 self._document(source, chunks[i], extraction, *resolved[i])
                 if i in chunks
@@ -517,7 +519,7 @@ class _Batch:
         self.chunks += chunks
         withdrawn = doc.supersede(older)
         self.ledger.fetch([a.base_id for a in assertions])
-        self.ledger.prefetch({(a.subject_id, a.predicate) for a in assertions if doc.functional(a)})
+        self.ledger.prefetch(_timelines(assertions, self.functional))
         evidence: dict[EvidenceKey, CandidateFact] = {}
         for a in assertions:
             evidence.update(doc.evidence(doc.assert_fact(a), a, extraction.model))
