@@ -344,3 +344,7 @@ def test_serve_waits_as_long_as_asked_and_long_enough_for_a_first_vllm_start(
     args = ["model", "serve", "--engine", "vllm", "--timeout", "45", "--port", str(port)]
     CliRunner().invoke(app, args, env={"EVERGRAPH_HOME": str(home)})
     assert asked == [45]
+    # The help writes the defaults out (importing the servers module would slow every command):
+    shown = CliRunner().invoke(app, ["model", "serve", "--help"]).output
+    shown = " ".join(shown.replace("│", " ").split())  # unboxed, unwrapped
+    assert all(f"{servers.HEALTH_TIMEOUT_S[e]:.0f} for {e}" in shown for e in servers.ENGINES)
