@@ -92,6 +92,7 @@ class _Assertion:
     predicate: str
     object_id: str | None
     object_value: str | None
+    functional: bool  # of a functional predicate: asked once per triple, not three times
     candidates: list[CandidateFact] = field(default_factory=list)
     base_id: str = field(init=False)
     object_key: str = field(init=False)  # compared with every record of a timeline
@@ -225,7 +226,6 @@ class _Document:
         settings: IntegrateSettings,
         now: datetime,
         ledger: _Ledger,
-        functional: Callable[[str], bool],
     ) -> None:
         self.store = store
         self.source = source
@@ -235,7 +235,6 @@ class _Document:
         self.when = source.published_at
         self.seen = source.published_at or now
         self.ledger = ledger
-        self.is_functional = functional
         self.report = IntegrationReport(documents=1)
         ledger.begin()
 
@@ -286,7 +285,7 @@ class _Document:
         return f
 
     def assert_fact(self, a: _Assertion) -> Fact:
-        if self.is_functional(a.predicate):
+        if a.functional:
             timeline = Timeline(
                 self.ledger.history(a.subject_id, a.predicate), now=self.now, epsilon=self.epsilon
             )
@@ -330,7 +329,9 @@ class _Document:
                 f.status = FactStatus.SUPERSEDED
 
 
-def _assertions(extraction: DocumentExtraction, resolution: Resolution) -> list[_Assertion]:
+def _assertions(
+    extraction: DocumentExtraction, resolution: Resolution, functional: Callable[[str], bool]
+) -> list[_Assertion]:
     found: dict[tuple[str, str, str | None, str | None], _Assertion] = {}
     for c in extraction.facts:
         obj = None if c.object is None else resolution.id_of(c.object)
@@ -338,17 +339,15 @@ def _assertions(extraction: DocumentExtraction, resolution: Resolution) -> list[
         key = (resolution.id_of(c.subject), c.predicate, obj, value)
         a = found.get(key)
         if a is None:
-            a = found[key] = _Assertion(*key)
+            a = found[key] = _Assertion(*key, functional(c.predicate))
         a.candidates.append(c)
     return list(found.values())
 
 
-def _timelines(
-    assertions: Sequence[_Assertion], functional: Callable[[str], bool]
-) -> set[tuple[str, str]]:
+def _timelines(assertions: Sequence[_Assertion]) -> set[tuple[str, str]]:
     """The (subject, predicate) timelines these assertions may change: those of functional
     predicates."""
-    return {(a.subject_id, a.predicate) for a in assertions if functional(a.predicate)}
+    return {(a.subject_id, a.predicate) for a in assertions if a.functional}
 
 
 def _check(source: Source, chunks: Sequence[Chunk], extraction: DocumentExtraction) -> None:
@@ -478,7 +477,7 @@ class _Batch:
                 for i, m in zip(todo, mentions, strict=True)
             }
             stated = [a for _, assertions in resolved.values() for a in assertions]
-            self.ledger.read([a.base_id for a in stated], _timelines(stated, self.functional))
+            self.ledger.read([a.base_id for a in stated], _timelines(stated))
             reports = [
                 self._document(source, chunks[i], extraction, *resolved[i])
                 if i in chunks
@@ -496,7 +495,7 @@ class _Batch:
         for the whole batch at once."""
         seen = source.published_at or self.now
         resolution = self.resolver.resolve(mentions, source_id=source.id, seen=seen, now=self.now)
-        return resolution, _assertions(extraction, resolution)
+        return resolution, _assertions(extraction, resolution, self.functional)
 
     def _document(
         self,
@@ -514,12 +513,12 @@ class _Batch:
             self._write()
         if source.key:
             self.keys.add(source.key)
-        doc = _Document(self.store, source, self.settings, self.now, self.ledger, self.functional)
+        doc = _Document(self.store, source, self.settings, self.now, self.ledger)
         self.sources.append(source)
         self.chunks += chunks
         withdrawn = doc.supersede(older)
         self.ledger.fetch([a.base_id for a in assertions])
-        self.ledger.prefetch(_timelines(assertions, self.functional))
+        self.ledger.prefetch(_timelines(assertions))
         evidence: dict[EvidenceKey, CandidateFact] = {}
         for a in assertions:
             evidence.update(doc.evidence(doc.assert_fact(a), a, extraction.model))
