@@ -30,7 +30,7 @@ from evergraph.agents.extract import NOT_TRIPLES, ExtractOptions, Extractor
 from evergraph.config import Settings
 from evergraph.errors import UsageError
 from evergraph.graph import views
-from evergraph.graph.ingest import ReadReport, parse_date, read_documents
+from evergraph.graph.ingest import parse_date, read_documents
 from evergraph.graph.models import Change, Entity, Fact
 from evergraph.graph.schema import GraphSchema, load_schema
 from evergraph.graph.store.base import GraphStore
@@ -106,10 +106,7 @@ def ingest(
     from evergraph.runtime import build_embedder, build_llm, build_store
 
     schema = load_schema(schema_path) if schema_path else GraphSchema()
-    report = ReadReport()
-    documents = order(list(read_documents(paths, report=report)))[:limit]
-    for problem in report.problems:
-        out.print(f"[yellow]skipped[/] {problem}")
+    documents = order(list(read_documents(paths)))[:limit]
     if not documents:
         raise UsageError("no documents to ingest", fix="pass files with text (see --help)")
     options = extract_options(settings, samples)

@@ -175,7 +175,7 @@ def run_map(
     from evergraph.agents.build import Progress as Built
     from evergraph.agents.build import constructor
     from evergraph.cli_graph_ops import extract_options
-    from evergraph.graph.ingest import ReadReport, read_documents
+    from evergraph.graph.ingest import read_documents
     from evergraph.graph.schema import GraphSchema, load_schema
     from evergraph.graph.store.sqlite import SQLiteGraphStore
     from evergraph.mapping.job import STORE, MapJob
@@ -184,10 +184,7 @@ def run_map(
 
     schema = load_schema(schema_path) if schema_path else GraphSchema()
     extract = extract_options(settings, samples)
-    read = ReadReport()
-    documents = in_order(list(read_documents(papers, report=read)))[:limit]
-    for problem in read.problems:
-        out.print(f"[yellow]skipped[/] {problem}")
+    documents = in_order(list(read_documents(papers)))[:limit]
     if not documents:
         raise UsageError("no papers to map", fix="pass JSONL or CSV files with abstracts")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -68,6 +68,17 @@ def test_ingest_mistakes_are_one_message(tmp_path: Path) -> None:
     assert r.returncode == 2 and "schema file" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("command", ["ingest", "map"])
+def test_a_bad_record_is_reported_once(tmp_path: Path, command: str) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": }\n')
+    extra = ["--out", str(tmp_path / "map")] if command == "map" else []
+    r = run(command, str(docs), *extra, home=tmp_path)
+    said = r.stdout + r.stderr
+    assert r.returncode == 2 and "Traceback" not in said
+    assert said.count("docs.jsonl:1: not JSON") == 1, said
+
+
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
     """A store built by the real pipeline from six dated documents (scripted LLM)."""
