@@ -27,6 +27,7 @@ from evergraph.server import ops
 from evergraph.server.schemas import (
     MAX_QUERY,
     MAX_TASK,
+    MAX_VERSION,
     PLAYBOOK_PATTERN,
     AskRequest,
     AskResponse,
@@ -212,7 +213,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         namespace: Namespace,
         name: PlaybookName,
         ctx: Context,
-        since: Annotated[int, Field(ge=0)] = 0,
+        since: Annotated[int, Field(ge=0, le=MAX_VERSION)] = 0,
     ) -> list[HistoryEntry]:
         """The playbook's changes after version `since`, oldest first."""
 

@@ -119,6 +119,7 @@ class AskResponse(BaseModel):
 
 PLAYBOOK_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_TASK = 20_000
+MAX_VERSION = 2**63 - 1  # a playbook version is a SQLite INTEGER: larger ones overflow
 
 
 class OutcomeRequest(BaseModel):

@@ -81,6 +81,9 @@ async def in_process(svc: Services) -> None:
             assert await call(client, "list_playbooks", namespace="app") == {"names": ["solver"]}
             history = await call(client, "playbook_history", namespace="app", name="solver")
             assert len(history["result"]) == adapted["version"]
+            huge = {"namespace": "app", "name": "solver", "since": 2**63}
+            overflow = await client.call_tool("playbook_history", huge)
+            assert overflow.is_error and "less than or equal to" in str(overflow.content)
             context = await call(
                 client, "playbook_context", namespace="app", name="solver", task=task
             )

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evergraph.agents.ace_types import Feedback
 from evergraph.client import ClientError, EvergraphClient
 from evergraph.errors import (
     EvergraphError,
@@ -147,6 +148,16 @@ def test_malformed_and_oversized_inputs_get_clear_4xx(tmp_path: Path) -> None:
         assert streamed.status_code == 413
         for response in (bad_json, wrong_type, declared, streamed):
             assert "Traceback" not in response.text
+
+
+def test_a_version_beyond_the_stores_integers_is_a_422(tmp_path: Path) -> None:
+    """SQLite integers stop at 2**63 - 1: a larger `since` used to overflow into a 500."""
+    with running(tmp_path) as (url, _), EvergraphClient(url, namespace="app") as eg:
+        eg.record_outcome("solver", "Which galaxy did T1 observe?", "G1", Feedback(success=True))
+        history = f"{url}{NS}/app/playbooks/solver/history"
+        assert httpx.get(history, params={"since": 2**63 - 1}).json() == []
+        response = httpx.get(history, params={"since": 2**63})
+    assert response.status_code == 422 and "query.since" in response.json()["error"]
 
 
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
