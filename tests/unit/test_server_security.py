@@ -160,6 +160,17 @@ def test_a_version_beyond_the_stores_integers_is_a_422(tmp_path: Path) -> None:
     assert response.status_code == 422 and "query.since" in response.json()["error"]
 
 
+def test_reading_playbooks_never_written_keeps_nothing_in_memory(tmp_path: Path) -> None:
+    """Names are caller input and each playbook memory holds a compiled agent graph (about
+    40 KB and 40 ms): reading unknown names once kept one each, for the server's lifetime."""
+    with running(tmp_path) as (url, svc):
+        http = httpx.Client(base_url=f"{url}{NS}/app")
+        for i in range(5):
+            response = http.get(f"/playbooks/guess{i}/context", params={"task": "x"})
+            assert response.status_code == 200 and response.json()["bullet_ids"] == []
+        assert svc.tenants.get("app").playbooks == {}
+
+
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
     class Broken:
         model = "broken"
