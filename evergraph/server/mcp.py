@@ -17,6 +17,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
+from starlette.requests import Request
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.errors import EvergraphError
@@ -24,6 +25,7 @@ from evergraph.memory import Adaptation
 from evergraph.playbooks.history import HistoryEntry
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server import ops
+from evergraph.server.deps import client_of
 from evergraph.server.schemas import (
     MAX_QUERY,
     MAX_TASK,
@@ -61,7 +63,9 @@ def _tenant(services: Services, namespace: str, ctx: Context) -> Tenant:
         return services.tenants.get(namespace)
     scheme, _, token = (headers.get("authorization") or "").partition(" ")
     bearer = token.strip() if scheme.lower() == "bearer" else None
-    return services.authorize(namespace, bearer or None, "mcp")
+    request = ctx.request_context.request
+    client = client_of(request) if isinstance(request, Request) else "unknown"
+    return services.authorize(namespace, bearer or None, client)
 
 
 async def _guarded(call: Callable[[], Awaitable[T]]) -> T:

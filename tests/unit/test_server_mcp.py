@@ -132,3 +132,28 @@ def test_tools_over_streamable_http_with_keys(tmp_path: Path) -> None:
         asyncio.run(over_http(url, alice, bob))
         assert svc.tenants.get("alice").store.stats().sources == 2
         assert svc.tenants.get("bob").store.stats().sources == 0
+
+
+async def guess_then_use(url: str, key: str) -> tuple[str, str]:
+    """Key guesses over MCP from 127.0.0.2, then a valid key over MCP from 127.0.0.1."""
+    guesser = httpx2.AsyncClient(
+        headers={"Authorization": "Bearer eg_000000000000_guess"},
+        transport=httpx2.AsyncHTTPTransport(local_address="127.0.0.2"),
+        timeout=60,
+    )
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=guesser)) as client:
+        for _ in range(3):
+            guessed = await client.call_tool("list_playbooks", {"namespace": "app"})
+    owner = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=owner)) as client:
+        used = await client.call_tool("list_playbooks", {"namespace": "app"})
+    return str(guessed.content), str(used.content)
+
+
+def test_a_client_guessing_keys_over_mcp_does_not_lock_out_the_others(tmp_path: Path) -> None:
+    """Rate limits over MCP went by one shared bucket, "mcp": one guesser stopped everyone."""
+    _, key = KeyRing(tmp_path / KEY_FILE).add("app")
+    with running(tmp_path, rate=0.01, burst=2) as (url, _):
+        guessed, used = asyncio.run(guess_then_use(url, key))
+    assert "too many requests with invalid keys" in guessed
+    assert '"names": []' in used, used
