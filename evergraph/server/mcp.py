@@ -27,6 +27,8 @@ from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server import ops
 from evergraph.server.deps import client_of
 from evergraph.server.schemas import (
+    MAX_JOB_ID,
+    MAX_PREDICATE,
     MAX_QUERY,
     MAX_TASK,
     MAX_VERSION,
@@ -96,7 +98,11 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         return await _guarded(go)
 
     @server.tool()
-    async def job_status(namespace: Namespace, job_id: str, ctx: Context) -> Job:
+    async def job_status(
+        namespace: Namespace,
+        job_id: Annotated[str, Field(max_length=MAX_JOB_ID)],
+        ctx: Context,
+    ) -> Job:
         """The status of an ingestion job."""
 
         async def go() -> Job:
@@ -109,7 +115,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         namespace: Namespace,
         entity: Annotated[str, Field(min_length=1, max_length=500)],
         ctx: Context,
-        predicate: str | None = None,
+        predicate: Annotated[str | None, Field(max_length=MAX_PREDICATE)] = None,
         as_of: datetime | None = None,
         recorded_at: datetime | None = None,
         history: bool = False,

@@ -20,6 +20,8 @@ from evergraph.retrieval.hybrid import Hit, Mode
 MAX_TEXT = 200_000  # characters in one document
 MAX_DOCUMENTS = 500  # documents in one request
 MAX_QUERY = 2_000
+MAX_PREDICATE = 200
+MAX_JOB_ID = 64
 
 
 class ErrorBody(BaseModel):

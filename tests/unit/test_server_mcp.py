@@ -90,6 +90,12 @@ async def in_process(svc: Services) -> None:
             assert context["bullet_ids"]
             bad = await client.call_tool("facts", {"namespace": "../etc", "entity": "x"})
             assert bad.is_error
+            long = {"namespace": "app", "entity": "Telescope T1", "predicate": "p" * 201}
+            assert "at most 200 characters" in str((await client.call_tool("facts", long)).content)
+            job = {"namespace": "app", "job_id": "0" * 65}
+            assert "at most 64 characters" in str(
+                (await client.call_tool("job_status", job)).content
+            )
             missing = await client.call_tool("facts", {"namespace": "app", "entity": "Nobody"})
             assert missing.is_error and "no entity named 'Nobody'" in str(missing.content)
     finally:
