@@ -83,7 +83,10 @@ def _names(tenant: Tenant, facts: Sequence[Fact]) -> dict[str, str]:
 
 
 def search(embedder: Embedder, tenant: Tenant, request: SearchRequest) -> SearchResponse:
-    """`embedder` must be the one that embedded the namespace's chunks."""
+    """`embedder` must be the one that embedded the namespace's chunks; a blank query is
+    refused (its vector is noise: it would rank arbitrary passages first)."""
+    if not request.query.strip():
+        raise UsageError("the query is empty", fix="search for some words")
     retriever = tenant.retriever(embedder)
     hits = retriever.search(
         request.query, k=request.k, modes=set(request.modes or ALL_MODES), as_of=request.as_of

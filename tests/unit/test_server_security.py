@@ -129,6 +129,10 @@ def test_malformed_and_oversized_inputs_get_clear_4xx(tmp_path: Path) -> None:
         assert no_text.status_code == 422 and "text" in no_text.json()["error"]
         bad_date = http.get("/facts", params={"entity": "x", "as_of": "yesterday"})
         assert bad_date.status_code == 422 and "as_of" in bad_date.json()["error"]
+        blank_query = http.post("/search", json={"query": " \n "})
+        assert (
+            blank_query.status_code == 400 and blank_query.json()["error"] == "the query is empty"
+        )
         blank = http.post("/ask", json={"question": "   "})
         assert blank.status_code == 400 and blank.json() == {
             "error": "the question is empty",
