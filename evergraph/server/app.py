@@ -9,11 +9,12 @@ from fastapi import FastAPI
 
 import evergraph
 from evergraph.server import errors, routes_ask, routes_graph, routes_health, routes_playbooks
+from evergraph.server.hosts import LoopbackHosts
 from evergraph.server.limits import BodyLimit
 from evergraph.server.mcp import build_mcp
 from evergraph.server.metrics import RequestMetrics
 from evergraph.server.schemas import ErrorBody
-from evergraph.server.services import Services
+from evergraph.server.services import Services, is_loopback
 
 MCP_PATH = "/mcp"
 _ERRORS = {
@@ -70,5 +71,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     app.router.routes.extend(mcp_http.routes)
     app.add_middleware(BodyLimit, limit=services.options.max_body)
+    if is_loopback(services.options.host):
+        app.add_middleware(LoopbackHosts)
     app.add_middleware(RequestMetrics, metrics=services.metrics)
     return app

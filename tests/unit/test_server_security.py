@@ -175,6 +175,20 @@ def test_reading_playbooks_never_written_keeps_nothing_in_memory(tmp_path: Path)
         assert svc.tenants.get("app").playbooks == {}
 
 
+def test_pages_reaching_loopback_by_dns_rebinding_are_refused(tmp_path: Path) -> None:
+    """Keys are optional on loopback, so a web page whose domain resolves to 127.0.0.1 could
+    read and write every namespace (only /mcp, by the MCP SDK, checked Host and Origin)."""
+    with running(tmp_path) as (url, _):
+        rebound = httpx.get(f"{url}{NS}/app/playbooks", headers={"Host": "evil.example"})
+        cross = httpx.post(
+            f"{url}{NS}/app/search", json={"query": "x"}, headers={"Origin": "http://evil.example"}
+        )
+        local = httpx.get(f"{url}{NS}/app/playbooks", headers={"Origin": url})
+    assert rebound.status_code == 421 and "'evil.example'" in rebound.json()["error"]
+    assert cross.status_code == 403 and "'http://evil.example'" in cross.json()["error"]
+    assert local.status_code == 200
+
+
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
     class Broken:
         model = "broken"
