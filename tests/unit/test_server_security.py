@@ -244,6 +244,22 @@ def test_listening_beyond_loopback_needs_keys(tmp_path: Path) -> None:
     assert services(tmp_path, host="127.0.0.1").options == ServerOptions(host="127.0.0.1")
 
 
+def test_beyond_loopback_revoking_the_last_key_does_not_open_the_server(tmp_path: Path) -> None:
+    """Keys were required only while an active key existed, so revoking the last one (say,
+    a leaked one) left a server on 0.0.0.0 open to anyone, without a restart."""
+    ring = KeyRing(tmp_path / KEY_FILE)
+    key, token = ring.add("app")
+    svc = services(tmp_path, host="0.0.0.0")
+    svc.check_exposure()
+    with serving(create_app(svc)) as url:
+        playbooks = f"{url}{NS}/app/playbooks"
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(playbooks, headers=auth).status_code == 200
+        ring.revoke(key.id)
+        anonymous = httpx.get(playbooks)
+    assert anonymous.status_code == 401 and "requires an API key" in anonymous.json()["error"]
+
+
 def test_runtime_failures_map_to_statuses() -> None:
     assert status_of(PlaybookConflictError("busy")) == 409
     assert status_of(StoreError("disk full")) == 503
