@@ -22,10 +22,11 @@ _ERRORS = {
     for code, text in [
         (400, "Bad input: the message says what and how to fix it."),
         (401, "A key is required, or the key is not valid."),
-        (403, "The key is for another namespace."),
+        (403, "The key is for another namespace, or (on loopback) the Origin is not local."),
         (404, "Not found in this namespace."),
         (409, "Another writer kept updating the playbook: retry."),
         (413, "The body is too large."),
+        (421, "On loopback, the Host is not local (DNS-rebinding protection)."),
         (422, "The body or the parameters do not fit the schema."),
         (429, "Rate limited: see Retry-After."),
         (503, "A service (model, store) is unavailable, or the server is shutting down."),
