@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.agents.build import Totals
@@ -40,15 +40,26 @@ class DocumentIn(BaseModel):
     uri: str = Field("", max_length=2_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("date")
+    @classmethod
+    def _utc(cls, date: datetime | None) -> datetime | None:
+        """In UTC (naive means UTC, as everywhere in the store); a date outside years 1-9999
+        once in UTC would be stored out of range and break every read of the namespace."""
+        if date is None:
+            return None
+        if date.tzinfo is None:
+            return date.replace(tzinfo=UTC)
+        try:
+            return date.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range in UTC (years 1-9999)") from None
+
     def document(self, origin: str) -> Document:
-        date = self.date
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the store
         return Document(
             key=self.key,
             title=self.title,
             text=self.text,
-            date=date,
+            date=self.date,
             uri=self.uri,
             metadata=self.metadata,
             origin=origin,

@@ -189,6 +189,17 @@ def test_pages_reaching_loopback_by_dns_rebinding_are_refused(tmp_path: Path) ->
     assert local.status_code == 200
 
 
+@pytest.mark.parametrize("date", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_a_date_out_of_range_in_utc_is_a_422(tmp_path: Path, date: str) -> None:
+    """Year 10000 (or 0) once in UTC: accepted, it was stored out of range, and from then on
+    every read of the namespace (facts, search, ask) was a 500."""
+    with running(tmp_path) as (url, _):
+        http = httpx.Client(base_url=f"{url}{NS}/app")
+        response = http.post("/documents", json={"documents": [doc(1) | {"date": date}]})
+    assert response.status_code == 422, response.text
+    assert "documents.0.date" in response.json()["error"] and "UTC" in response.json()["error"]
+
+
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
     class Broken:
         model = "broken"
