@@ -37,6 +37,7 @@ from evergraph.server.schemas import (
     AskResponse,
     DocumentIn,
     FactsResponse,
+    FeedbackIn,
     IngestRequest,
     Job,
     OutcomeRequest,
@@ -206,7 +207,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         task: Annotated[str, Field(min_length=1, max_length=MAX_TASK)],
         answer: Annotated[str, Field(max_length=MAX_TASK)],
         ctx: Context,
-        feedback: Feedback | None = None,
+        feedback: FeedbackIn | None = None,
     ) -> Adaptation:
         """Learn from an answer to a task (ground truth, environment feedback or success):
         the playbook is updated by small delta operations and a new version saved."""

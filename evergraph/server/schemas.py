@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.agents.build import Totals
@@ -135,12 +135,22 @@ MAX_TASK = 20_000
 MAX_VERSION = 2**63 - 1  # a playbook version is a SQLite INTEGER: larger ones overflow
 
 
+def _bounded(feedback: Feedback) -> Feedback:
+    """Its texts go into the reflector's prompt, as the task and answer do: the same bound."""
+    if any(len(text or "") > MAX_TASK for text in (feedback.ground_truth, feedback.environment)):
+        raise ValueError(f"ground_truth and environment take at most {MAX_TASK} characters")
+    return feedback
+
+
+FeedbackIn = Annotated[Feedback, AfterValidator(_bounded)]
+
+
 class OutcomeRequest(BaseModel):
     """An answer the application gave to a task, and what it learned about it."""
 
     task: str = Field(min_length=1, max_length=MAX_TASK)
     answer: str = Field(max_length=MAX_TASK)
-    feedback: Feedback = Field(default_factory=Feedback)
+    feedback: FeedbackIn = Field(default_factory=Feedback)
 
 
 class PlaybookList(BaseModel):

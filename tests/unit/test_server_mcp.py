@@ -96,6 +96,12 @@ async def in_process(svc: Services) -> None:
             assert "at most 64 characters" in str(
                 (await client.call_tool("job_status", job)).content
             )
+            long_feedback = {"environment": "x" * 20_001}
+            outcome = {"namespace": "app", "name": "solver", "task": task, "answer": "a"}
+            too_long = await client.call_tool(
+                "record_outcome", outcome | {"feedback": long_feedback}
+            )
+            assert too_long.is_error and "at most 20000 characters" in str(too_long.content)
             missing = await client.call_tool("facts", {"namespace": "app", "entity": "Nobody"})
             assert missing.is_error and "no entity named 'Nobody'" in str(missing.content)
     finally:

@@ -200,6 +200,15 @@ def test_a_date_out_of_range_in_utc_is_a_422(tmp_path: Path, date: str) -> None:
     assert "documents.0.date" in response.json()["error"] and "UTC" in response.json()["error"]
 
 
+def test_feedback_is_bounded_like_the_task_and_answer(tmp_path: Path) -> None:
+    """Feedback's texts go into the reflector's prompt as the task and answer do, but were
+    taken up to the body limit (8 MiB by default)."""
+    outcome = {"task": "t", "answer": "a", "feedback": {"environment": "x" * 20_001}}
+    with running(tmp_path) as (url, _):
+        response = httpx.post(f"{url}{NS}/app/playbooks/p/outcomes", json=outcome)
+    assert response.status_code == 422 and "body.feedback" in response.json()["error"]
+
+
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
     class Broken:
         model = "broken"
