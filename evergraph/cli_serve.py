@@ -25,7 +25,10 @@ def register_serve_commands(
 ) -> None:
     """Add `serve` (and `serve keys ...`) to the `evergraph` app."""
     serve_app = typer.Typer(
-        help="Serve the HTTP API (OpenAPI at /openapi.json) and MCP (at /mcp, or --mcp-stdio).",
+        help=(
+            "Serve the HTTP API (OpenAPI at /openapi.json) and MCP (at /mcp, or --mcp-stdio). "
+            "Each namespace is its own store, HOME/namespaces/NAMESPACE.db (not EVERGRAPH_STORE)."
+        ),
         no_args_is_help=False,
     )
     keys_app = typer.Typer(help="API keys per namespace (stored hashed in HOME).")

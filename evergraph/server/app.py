@@ -9,11 +9,12 @@ from fastapi import FastAPI
 
 import evergraph
 from evergraph.server import errors, routes_ask, routes_graph, routes_health, routes_playbooks
+from evergraph.server.hosts import LoopbackHosts
 from evergraph.server.limits import BodyLimit
 from evergraph.server.mcp import build_mcp
 from evergraph.server.metrics import RequestMetrics
 from evergraph.server.schemas import ErrorBody
-from evergraph.server.services import Services
+from evergraph.server.services import Services, is_loopback
 
 MCP_PATH = "/mcp"
 _ERRORS = {
@@ -21,10 +22,11 @@ _ERRORS = {
     for code, text in [
         (400, "Bad input: the message says what and how to fix it."),
         (401, "A key is required, or the key is not valid."),
-        (403, "The key is for another namespace."),
+        (403, "The key is for another namespace, or (on loopback) the Origin is not local."),
         (404, "Not found in this namespace."),
         (409, "Another writer kept updating the playbook: retry."),
         (413, "The body is too large."),
+        (421, "On loopback, the Host is not local (DNS-rebinding protection)."),
         (422, "The body or the parameters do not fit the schema."),
         (429, "Rate limited: see Retry-After."),
         (503, "A service (model, store) is unavailable, or the server is shutting down."),
@@ -70,5 +72,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(module.router)
     app.router.routes.extend(mcp_http.routes)
     app.add_middleware(BodyLimit, limit=services.options.max_body)
+    if is_loopback(services.options.host):
+        app.add_middleware(LoopbackHosts)
     app.add_middleware(RequestMetrics, metrics=services.metrics)
     return app

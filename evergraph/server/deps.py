@@ -22,15 +22,19 @@ def services(request: Request) -> Services:
     return found
 
 
+def client_of(request: Request) -> str:
+    """The caller's address, which rate limits go by (per client, over HTTP and MCP alike)."""
+    return request.client.host if request.client else "unknown"
+
+
 def tenant(
     request: Request,
     namespace: Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="The namespace.")],
     svc: Annotated[Services, Depends(services)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Tenant:
-    client = request.client.host if request.client else "unknown"
     token = credentials.credentials if credentials else None
-    return svc.authorize(namespace, token, client)
+    return svc.authorize(namespace, token, client_of(request))
 
 
 ServicesDep = Annotated[Services, Depends(services)]

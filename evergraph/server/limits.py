@@ -10,18 +10,21 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"error": f"the request body exceeds {limit} bytes", "fix": "send smaller batches"}
-    ).encode()
+async def reject(send: Send, status: int, error: str, fix: str) -> None:
+    """An error response from ASGI middleware, in the shape of the app's own."""
+    body = json.dumps({"error": error, "fix": fix}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    await reject(send, 413, f"the request body exceeds {limit} bytes", "send smaller batches")
 
 
 class BodyLimit:
@@ -38,7 +41,7 @@ class BodyLimit:
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await _reject(send, self.limit)
+            await _too_large(send, self.limit)
             return
         seen = 0
         started = rejected = False
@@ -55,7 +58,7 @@ class BodyLimit:
                 if seen > self.limit:
                     rejected = True
                     if not started:
-                        await _reject(send, self.limit)
+                        await _too_large(send, self.limit)
                     return {"type": "http.disconnect"}
             return message
 

@@ -17,6 +17,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
+from starlette.requests import Request
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.errors import EvergraphError
@@ -24,14 +25,19 @@ from evergraph.memory import Adaptation
 from evergraph.playbooks.history import HistoryEntry
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server import ops
+from evergraph.server.deps import client_of
 from evergraph.server.schemas import (
+    MAX_JOB_ID,
+    MAX_PREDICATE,
     MAX_QUERY,
     MAX_TASK,
+    MAX_VERSION,
     PLAYBOOK_PATTERN,
     AskRequest,
     AskResponse,
     DocumentIn,
     FactsResponse,
+    FeedbackIn,
     IngestRequest,
     Job,
     OutcomeRequest,
@@ -60,7 +66,9 @@ def _tenant(services: Services, namespace: str, ctx: Context) -> Tenant:
         return services.tenants.get(namespace)
     scheme, _, token = (headers.get("authorization") or "").partition(" ")
     bearer = token.strip() if scheme.lower() == "bearer" else None
-    return services.authorize(namespace, bearer or None, "mcp")
+    request = ctx.request_context.request
+    client = client_of(request) if isinstance(request, Request) else "unknown"
+    return services.authorize(namespace, bearer or None, client)
 
 
 async def _guarded(call: Callable[[], Awaitable[T]]) -> T:
@@ -91,7 +99,11 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         return await _guarded(go)
 
     @server.tool()
-    async def job_status(namespace: Namespace, job_id: str, ctx: Context) -> Job:
+    async def job_status(
+        namespace: Namespace,
+        job_id: Annotated[str, Field(max_length=MAX_JOB_ID)],
+        ctx: Context,
+    ) -> Job:
         """The status of an ingestion job."""
 
         async def go() -> Job:
@@ -104,7 +116,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         namespace: Namespace,
         entity: Annotated[str, Field(min_length=1, max_length=500)],
         ctx: Context,
-        predicate: str | None = None,
+        predicate: Annotated[str | None, Field(max_length=MAX_PREDICATE)] = None,
         as_of: datetime | None = None,
         recorded_at: datetime | None = None,
         history: bool = False,
@@ -195,7 +207,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         task: Annotated[str, Field(min_length=1, max_length=MAX_TASK)],
         answer: Annotated[str, Field(max_length=MAX_TASK)],
         ctx: Context,
-        feedback: Feedback | None = None,
+        feedback: FeedbackIn | None = None,
     ) -> Adaptation:
         """Learn from an answer to a task (ground truth, environment feedback or success):
         the playbook is updated by small delta operations and a new version saved."""
@@ -212,7 +224,7 @@ def build_mcp(services: Services) -> MCPServer[Any]:
         namespace: Namespace,
         name: PlaybookName,
         ctx: Context,
-        since: Annotated[int, Field(ge=0)] = 0,
+        since: Annotated[int, Field(ge=0, le=MAX_VERSION)] = 0,
     ) -> list[HistoryEntry]:
         """The playbook's changes after version `since`, oldest first."""
 

@@ -83,7 +83,10 @@ def _names(tenant: Tenant, facts: Sequence[Fact]) -> dict[str, str]:
 
 
 def search(embedder: Embedder, tenant: Tenant, request: SearchRequest) -> SearchResponse:
-    """`embedder` must be the one that embedded the namespace's chunks."""
+    """`embedder` must be the one that embedded the namespace's chunks; a blank query is
+    refused (its vector is noise: it would rank arbitrary passages first)."""
+    if not request.query.strip():
+        raise UsageError("the query is empty", fix="search for some words")
     retriever = tenant.retriever(embedder)
     hits = retriever.search(
         request.query, k=request.k, modes=set(request.modes or ALL_MODES), as_of=request.as_of
@@ -113,11 +116,13 @@ async def ask_question(services: Services, tenant: Tenant, request: AskRequest) 
 
 
 def _memory(services: Services, tenant: Tenant, name: str) -> PlaybookMemory:
-    """One memory per playbook name, kept (its agent graph is compiled once)."""
+    """One memory per stored playbook, kept (its agent graph is compiled once); for a name
+    not stored yet it is not kept: names are caller input, and a memory holds a graph."""
     memory = tenant.playbooks.get(name)
     if memory is None:
         memory = PlaybookMemory(tenant.store, services.llm, services.embedder, name=name)
-        tenant.playbooks[name] = memory
+        if tenant.store.get_playbook(name) is not None:
+            tenant.playbooks[name] = memory
     return memory
 
 
@@ -129,7 +134,9 @@ def playbook_context(
     services: Services, tenant: Tenant, name: str, task: str, budget: int | None = None
 ) -> RenderedPlaybook:
     """The playbook's bullets most relevant to `task`, within `budget` tokens (no LLM call;
-    a playbook never written renders empty)."""
+    a playbook never written renders empty, without compiling a memory for the name)."""
+    if name not in tenant.playbooks and tenant.store.get_playbook(name) is None:
+        return RenderedPlaybook(text="", bullet_ids=[], omitted=0, tokens=0)
     return _memory(services, tenant, name).get_context(task, budget=budget)
 
 

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Path, Query, status
 from evergraph.server import ops
 from evergraph.server.deps import ServicesDep, TenantDep
 from evergraph.server.schemas import (
+    MAX_JOB_ID,
+    MAX_PREDICATE,
     FactsResponse,
     IngestRequest,
     Job,
@@ -28,7 +30,7 @@ def add_documents(body: IngestRequest, svc: ServicesDep, tenant: TenantDep) -> J
 
 @router.get("/jobs/{job_id}")
 def get_job(
-    job_id: Annotated[str, Path(max_length=64)], svc: ServicesDep, tenant: TenantDep
+    job_id: Annotated[str, Path(max_length=MAX_JOB_ID)], svc: ServicesDep, tenant: TenantDep
 ) -> Job:
     return ops.job_status(svc, tenant, job_id)
 
@@ -37,7 +39,7 @@ def get_job(
 def get_facts(
     tenant: TenantDep,
     entity: Annotated[str, Query(min_length=1, max_length=500, description="Name or alias.")],
-    predicate: Annotated[str | None, Query(max_length=200)] = None,
+    predicate: Annotated[str | None, Query(max_length=MAX_PREDICATE)] = None,
     as_of: Annotated[datetime | None, Query(description="World time.")] = None,
     recorded_at: Annotated[datetime | None, Query(description="What the store knew then.")] = None,
     history: Annotated[bool, Query(description="Every fact, whatever its time.")] = False,

@@ -11,7 +11,13 @@ from evergraph.playbooks.history import HistoryEntry
 from evergraph.playbooks.render import RenderedPlaybook
 from evergraph.server import ops
 from evergraph.server.deps import ServicesDep, TenantDep
-from evergraph.server.schemas import MAX_QUERY, PLAYBOOK_PATTERN, OutcomeRequest, PlaybookList
+from evergraph.server.schemas import (
+    MAX_QUERY,
+    MAX_VERSION,
+    PLAYBOOK_PATTERN,
+    OutcomeRequest,
+    PlaybookList,
+)
 
 router = APIRouter(prefix="/v1/namespaces/{namespace}/playbooks", tags=["playbooks"])
 Name = Annotated[str, Path(pattern=PLAYBOOK_PATTERN, description="The playbook's name.")]
@@ -46,7 +52,9 @@ async def record_outcome(
 def history(
     name: Name,
     tenant: TenantDep,
-    since: Annotated[int, Query(ge=0, description="Entries after this version.")] = 0,
+    since: Annotated[
+        int, Query(ge=0, le=MAX_VERSION, description="Entries after this version.")
+    ] = 0,
 ) -> list[HistoryEntry]:
     """The append-only history of the playbook's changes, oldest first."""
     return ops.playbook_history(tenant, name, since)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from evergraph.agents.ace_types import Feedback
 from evergraph.agents.build import Totals
@@ -20,6 +20,8 @@ from evergraph.retrieval.hybrid import Hit, Mode
 MAX_TEXT = 200_000  # characters in one document
 MAX_DOCUMENTS = 500  # documents in one request
 MAX_QUERY = 2_000
+MAX_PREDICATE = 200
+MAX_JOB_ID = 64
 
 
 class ErrorBody(BaseModel):
@@ -38,15 +40,26 @@ class DocumentIn(BaseModel):
     uri: str = Field("", max_length=2_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("date")
+    @classmethod
+    def _utc(cls, date: datetime | None) -> datetime | None:
+        """In UTC (naive means UTC, as everywhere in the store); a date outside years 1-9999
+        once in UTC would be stored out of range and break every read of the namespace."""
+        if date is None:
+            return None
+        if date.tzinfo is None:
+            return date.replace(tzinfo=UTC)
+        try:
+            return date.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range in UTC (years 1-9999)") from None
+
     def document(self, origin: str) -> Document:
-        date = self.date
-        if date is not None and date.tzinfo is None:
-            date = date.replace(tzinfo=UTC)  # naive means UTC, as everywhere in the store
         return Document(
             key=self.key,
             title=self.title,
             text=self.text,
-            date=date,
+            date=self.date,
             uri=self.uri,
             metadata=self.metadata,
             origin=origin,
@@ -119,6 +132,17 @@ class AskResponse(BaseModel):
 
 PLAYBOOK_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 MAX_TASK = 20_000
+MAX_VERSION = 2**63 - 1  # a playbook version is a SQLite INTEGER: larger ones overflow
+
+
+def _bounded(feedback: Feedback) -> Feedback:
+    """Its texts go into the reflector's prompt, as the task and answer do: the same bound."""
+    if any(len(text or "") > MAX_TASK for text in (feedback.ground_truth, feedback.environment)):
+        raise ValueError(f"ground_truth and environment take at most {MAX_TASK} characters")
+    return feedback
+
+
+FeedbackIn = Annotated[Feedback, AfterValidator(_bounded)]
 
 
 class OutcomeRequest(BaseModel):
@@ -126,7 +150,7 @@ class OutcomeRequest(BaseModel):
 
     task: str = Field(min_length=1, max_length=MAX_TASK)
     answer: str = Field(max_length=MAX_TASK)
-    feedback: Feedback = Field(default_factory=Feedback)
+    feedback: FeedbackIn = Field(default_factory=Feedback)
 
 
 class PlaybookList(BaseModel):

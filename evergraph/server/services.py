@@ -91,8 +91,10 @@ class Services:
         return self._embedder
 
     def authorize(self, namespace: str, token: str | None, client: str) -> Tenant:
-        """The namespace's tenant, if this caller may use it; rate-limited per key."""
-        keyed = self.options.require_keys or self.keys.required()
+        """The namespace's tenant, if this caller may use it; rate-limited per key. Beyond
+        loopback keys stay required after the last one is revoked: that must not open it."""
+        exposed = not is_loopback(self.options.host)
+        keyed = self.options.require_keys or exposed or self.keys.required()
         if keyed:
             if not token:
                 raise Unauthorized(

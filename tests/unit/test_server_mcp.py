@@ -81,12 +81,27 @@ async def in_process(svc: Services) -> None:
             assert await call(client, "list_playbooks", namespace="app") == {"names": ["solver"]}
             history = await call(client, "playbook_history", namespace="app", name="solver")
             assert len(history["result"]) == adapted["version"]
+            huge = {"namespace": "app", "name": "solver", "since": 2**63}
+            overflow = await client.call_tool("playbook_history", huge)
+            assert overflow.is_error and "less than or equal to" in str(overflow.content)
             context = await call(
                 client, "playbook_context", namespace="app", name="solver", task=task
             )
             assert context["bullet_ids"]
             bad = await client.call_tool("facts", {"namespace": "../etc", "entity": "x"})
             assert bad.is_error
+            long = {"namespace": "app", "entity": "Telescope T1", "predicate": "p" * 201}
+            assert "at most 200 characters" in str((await client.call_tool("facts", long)).content)
+            job = {"namespace": "app", "job_id": "0" * 65}
+            assert "at most 64 characters" in str(
+                (await client.call_tool("job_status", job)).content
+            )
+            long_feedback = {"environment": "x" * 20_001}
+            outcome = {"namespace": "app", "name": "solver", "task": task, "answer": "a"}
+            too_long = await client.call_tool(
+                "record_outcome", outcome | {"feedback": long_feedback}
+            )
+            assert too_long.is_error and "at most 20000 characters" in str(too_long.content)
             missing = await client.call_tool("facts", {"namespace": "app", "entity": "Nobody"})
             assert missing.is_error and "no entity named 'Nobody'" in str(missing.content)
     finally:
@@ -129,3 +144,28 @@ def test_tools_over_streamable_http_with_keys(tmp_path: Path) -> None:
         asyncio.run(over_http(url, alice, bob))
         assert svc.tenants.get("alice").store.stats().sources == 2
         assert svc.tenants.get("bob").store.stats().sources == 0
+
+
+async def guess_then_use(url: str, key: str) -> tuple[str, str]:
+    """Key guesses over MCP from 127.0.0.2, then a valid key over MCP from 127.0.0.1."""
+    guesser = httpx2.AsyncClient(
+        headers={"Authorization": "Bearer eg_000000000000_guess"},
+        transport=httpx2.AsyncHTTPTransport(local_address="127.0.0.2"),
+        timeout=60,
+    )
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=guesser)) as client:
+        for _ in range(3):
+            guessed = await client.call_tool("list_playbooks", {"namespace": "app"})
+    owner = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=owner)) as client:
+        used = await client.call_tool("list_playbooks", {"namespace": "app"})
+    return str(guessed.content), str(used.content)
+
+
+def test_a_client_guessing_keys_over_mcp_does_not_lock_out_the_others(tmp_path: Path) -> None:
+    """Rate limits over MCP went by one shared bucket, "mcp": one guesser stopped everyone."""
+    _, key = KeyRing(tmp_path / KEY_FILE).add("app")
+    with running(tmp_path, rate=0.01, burst=2) as (url, _):
+        guessed, used = asyncio.run(guess_then_use(url, key))
+    assert "too many requests with invalid keys" in guessed
+    assert '"names": []' in used, used

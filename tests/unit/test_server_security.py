@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from evergraph.agents.ace_types import Feedback
 from evergraph.client import ClientError, EvergraphClient
 from evergraph.errors import (
     EvergraphError,
@@ -128,6 +129,10 @@ def test_malformed_and_oversized_inputs_get_clear_4xx(tmp_path: Path) -> None:
         assert no_text.status_code == 422 and "text" in no_text.json()["error"]
         bad_date = http.get("/facts", params={"entity": "x", "as_of": "yesterday"})
         assert bad_date.status_code == 422 and "as_of" in bad_date.json()["error"]
+        blank_query = http.post("/search", json={"query": " \n "})
+        assert (
+            blank_query.status_code == 400 and blank_query.json()["error"] == "the query is empty"
+        )
         blank = http.post("/ask", json={"question": "   "})
         assert blank.status_code == 400 and blank.json() == {
             "error": "the question is empty",
@@ -147,6 +152,61 @@ def test_malformed_and_oversized_inputs_get_clear_4xx(tmp_path: Path) -> None:
         assert streamed.status_code == 413
         for response in (bad_json, wrong_type, declared, streamed):
             assert "Traceback" not in response.text
+
+
+def test_a_version_beyond_the_stores_integers_is_a_422(tmp_path: Path) -> None:
+    """SQLite integers stop at 2**63 - 1: a larger `since` used to overflow into a 500."""
+    with running(tmp_path) as (url, _), EvergraphClient(url, namespace="app") as eg:
+        eg.record_outcome("solver", "Which galaxy did T1 observe?", "G1", Feedback(success=True))
+        history = f"{url}{NS}/app/playbooks/solver/history"
+        assert httpx.get(history, params={"since": 2**63 - 1}).json() == []
+        response = httpx.get(history, params={"since": 2**63})
+    assert response.status_code == 422 and "query.since" in response.json()["error"]
+
+
+def test_reading_playbooks_never_written_keeps_nothing_in_memory(tmp_path: Path) -> None:
+    """Names are caller input and each playbook memory holds a compiled agent graph (about
+    40 KB and 40 ms): reading unknown names once kept one each, for the server's lifetime."""
+    with running(tmp_path) as (url, svc):
+        http = httpx.Client(base_url=f"{url}{NS}/app")
+        for i in range(5):
+            response = http.get(f"/playbooks/guess{i}/context", params={"task": "x"})
+            assert response.status_code == 200 and response.json()["bullet_ids"] == []
+        assert svc.tenants.get("app").playbooks == {}
+
+
+def test_pages_reaching_loopback_by_dns_rebinding_are_refused(tmp_path: Path) -> None:
+    """Keys are optional on loopback, so a web page whose domain resolves to 127.0.0.1 could
+    read and write every namespace (only /mcp, by the MCP SDK, checked Host and Origin)."""
+    with running(tmp_path) as (url, _):
+        rebound = httpx.get(f"{url}{NS}/app/playbooks", headers={"Host": "evil.example"})
+        cross = httpx.post(
+            f"{url}{NS}/app/search", json={"query": "x"}, headers={"Origin": "http://evil.example"}
+        )
+        local = httpx.get(f"{url}{NS}/app/playbooks", headers={"Origin": url})
+    assert rebound.status_code == 421 and "'evil.example'" in rebound.json()["error"]
+    assert cross.status_code == 403 and "'http://evil.example'" in cross.json()["error"]
+    assert local.status_code == 200
+
+
+@pytest.mark.parametrize("date", ["9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"])
+def test_a_date_out_of_range_in_utc_is_a_422(tmp_path: Path, date: str) -> None:
+    """Year 10000 (or 0) once in UTC: accepted, it was stored out of range, and from then on
+    every read of the namespace (facts, search, ask) was a 500."""
+    with running(tmp_path) as (url, _):
+        http = httpx.Client(base_url=f"{url}{NS}/app")
+        response = http.post("/documents", json={"documents": [doc(1) | {"date": date}]})
+    assert response.status_code == 422, response.text
+    assert "documents.0.date" in response.json()["error"] and "UTC" in response.json()["error"]
+
+
+def test_feedback_is_bounded_like_the_task_and_answer(tmp_path: Path) -> None:
+    """Feedback's texts go into the reflector's prompt as the task and answer do, but were
+    taken up to the body limit (8 MiB by default)."""
+    outcome = {"task": "t", "answer": "a", "feedback": {"environment": "x" * 20_001}}
+    with running(tmp_path) as (url, _):
+        response = httpx.post(f"{url}{NS}/app/playbooks/p/outcomes", json=outcome)
+    assert response.status_code == 422 and "body.feedback" in response.json()["error"]
 
 
 def test_a_bug_is_a_500_without_a_stack_trace(tmp_path: Path) -> None:
@@ -202,6 +262,22 @@ def test_listening_beyond_loopback_needs_keys(tmp_path: Path) -> None:
     KeyRing(tmp_path / KEY_FILE).add("app")
     svc.check_exposure()  # keys exist now
     assert services(tmp_path, host="127.0.0.1").options == ServerOptions(host="127.0.0.1")
+
+
+def test_beyond_loopback_revoking_the_last_key_does_not_open_the_server(tmp_path: Path) -> None:
+    """Keys were required only while an active key existed, so revoking the last one (say,
+    a leaked one) left a server on 0.0.0.0 open to anyone, without a restart."""
+    ring = KeyRing(tmp_path / KEY_FILE)
+    key, token = ring.add("app")
+    svc = services(tmp_path, host="0.0.0.0")
+    svc.check_exposure()
+    with serving(create_app(svc)) as url:
+        playbooks = f"{url}{NS}/app/playbooks"
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(playbooks, headers=auth).status_code == 200
+        ring.revoke(key.id)
+        anonymous = httpx.get(playbooks)
+    assert anonymous.status_code == 401 and "requires an API key" in anonymous.json()["error"]
 
 
 def test_runtime_failures_map_to_statuses() -> None:
