@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
@@ -334,14 +335,15 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err.print(f"error: {e.format_message()}", highlight=False)
+            err.print(f"error: {escape(e.format_message())}", highlight=False)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         rv = INTERRUPTED
     except EvergraphError as e:
-        err.print(f"[red]error[/]: {e.message}", highlight=False)
+        # messages quote user input and URL forms such as [/DATABASE]: text, not markup
+        err.print(f"[red]error[/]: {escape(e.message)}", highlight=False)
         if e.fix:
-            err.print(f"[yellow]fix[/]: {e.fix}", highlight=False)
+            err.print(f"[yellow]fix[/]: {escape(e.fix)}", highlight=False)
         sys.exit(2 if isinstance(e, UsageError) else 1)
     if rv == INTERRUPTED:
         err.print("[yellow]interrupted[/]: everything already committed is kept.")

@@ -98,3 +98,9 @@ def test_store_copy_between_sqlite_files(tmp_path: Path) -> None:
         assert b.stats().sources == 7
     again = run("store", "copy", "--from", "a.db", "--to", "b.db", home=tmp_path)
     assert again.returncode == 2 and "already holds records" in again.stderr
+
+
+def test_an_error_with_brackets_is_printed_as_written(tmp_path: Path) -> None:
+    r = run("stats", home=tmp_path, env={"EVERGRAPH_STORE": "foo://x"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown store location" in r.stderr and "[/DATABASE]" in r.stderr
