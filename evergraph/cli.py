@@ -320,6 +320,23 @@ def model_status(ctx: typer.Context) -> None:
 
 
 INTERRUPTED = 130  # what shells report for SIGINT; typer's click also returns it on Ctrl-C
+# the system's refusals that mean the user named the wrong path (others: disk full, I/O)
+PATH_MISTAKES = (
+    FileExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _fail(message: str, fix: str | None, code: int) -> None:
+    """One `error:` line and a `fix:` line; messages quote user input and URL forms such as
+    [/DATABASE], so they are printed as text, not markup."""
+    err.print(f"[red]error[/]: {escape(message)}", highlight=False)
+    if fix:
+        err.print(f"[yellow]fix[/]: {escape(fix)}", highlight=False)
+    sys.exit(code)
 
 
 def main() -> None:
@@ -340,11 +357,15 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         rv = INTERRUPTED
     except EvergraphError as e:
-        # messages quote user input and URL forms such as [/DATABASE]: text, not markup
-        err.print(f"[red]error[/]: {escape(e.message)}", highlight=False)
-        if e.fix:
-            err.print(f"[yellow]fix[/]: {escape(e.fix)}", highlight=False)
-        sys.exit(2 if isinstance(e, UsageError) else 1)
+        _fail(e.message, e.fix, 2 if isinstance(e, UsageError) else 1)
+    except OSError as e:  # an --out, --state or EVERGRAPH_HOME the system refuses
+        where = f": {e.filename}" if e.filename else ""
+        _fail(
+            f"{e.strerror or e}{where}",
+            "check the path: a file where a file is expected, a folder where a folder is, "
+            "in a writable place with space left",
+            2 if isinstance(e, PATH_MISTAKES) else 1,
+        )
     if rv == INTERRUPTED:
         err.print("[yellow]interrupted[/]: everything already committed is kept.")
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -104,3 +104,21 @@ def test_an_error_with_brackets_is_printed_as_written(tmp_path: Path) -> None:
     r = run("stats", home=tmp_path, env={"EVERGRAPH_STORE": "foo://x"})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "unknown store location" in r.stderr and "[/DATABASE]" in r.stderr
+
+
+def test_a_path_of_the_wrong_kind_is_one_message(tmp_path: Path) -> None:
+    folder, file = tmp_path / "folder", tmp_path / "file"
+    folder.mkdir()
+    file.write_text("x")
+    assert run("stats", home=tmp_path).returncode == 0  # a store to copy from
+    copy = ("store", "copy", "--from", "evergraph.db", "--to", "b.db")
+    for args, env, named in [
+        (("export", "--format", "json", "--out", str(folder)), {}, folder),
+        (("export", "--format", "csv", "--out", str(file)), {}, file),
+        ((*copy, "--state", str(folder)), {}, folder),
+        (("eval", "multihop", str(file), "--out-dir", str(file)), {}, file),
+        (("stats",), {"EVERGRAPH_HOME": str(file)}, file),
+    ]:
+        r = run(*args, home=tmp_path, env=env)
+        assert r.returncode == 2 and str(named) in r.stderr, (args, r.stderr)
+        assert "fix:" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
