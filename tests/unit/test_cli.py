@@ -122,3 +122,15 @@ def test_a_path_of_the_wrong_kind_is_one_message(tmp_path: Path) -> None:
         r = run(*args, home=tmp_path, env=env)
         assert r.returncode == 2 and str(named) in r.stderr, (args, r.stderr)
         assert "fix:" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_a_typo_in_a_settings_section_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "evergraph.toml").write_text('[llm]\nmodle = "qwen"\n')
+    r = run("stats", home=tmp_path)
+    assert r.returncode == 2 and "llm.modle" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_malformed_nested_variable_is_not_blamed_on_the_toml(tmp_path: Path) -> None:
+    r = run("stats", home=tmp_path, env={"EVERGRAPH_LLM": "{"})
+    assert r.returncode == 2 and "fix:" in r.stderr
+    assert "EVERGRAPH_LLM" in r.stderr and "evergraph.toml" not in r.stderr
