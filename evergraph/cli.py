@@ -178,7 +178,7 @@ def store_copy(
     from evergraph.graph.store.factory import open_store
 
     settings = _settings(ctx)
-    src = open_store(source, neo4j=settings.neo4j)
+    src = open_store(source, neo4j=settings.neo4j, create=False)
     try:
         dst = open_store(destination, neo4j=settings.neo4j)
         try:

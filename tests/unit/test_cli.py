@@ -134,3 +134,9 @@ def test_a_malformed_nested_variable_is_not_blamed_on_the_toml(tmp_path: Path) -
     r = run("stats", home=tmp_path, env={"EVERGRAPH_LLM": "{"})
     assert r.returncode == 2 and "fix:" in r.stderr
     assert "EVERGRAPH_LLM" in r.stderr and "evergraph.toml" not in r.stderr
+
+
+def test_store_copy_from_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    r = run("store", "copy", "--from", "typo.db", "--to", "b.db", home=tmp_path)
+    assert r.returncode == 2 and "typo.db" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "typo.db").exists() and not (tmp_path / "b.db").exists()
