@@ -103,6 +103,8 @@ def _tasks(path: Path, limit: int | None) -> list[TaskItem]:
 
 
 def _playbook(store: GraphStore, name: str, *, empty: bool, must_exist: bool) -> Playbook:
+    if not name.strip():  # Playbook() would refuse it with a traceback
+        raise UsageError("--name is empty", fix="name the playbook, e.g. --name finance")
     stored = None if empty else store.get_playbook(name)
     if stored is None and must_exist and not empty:
         raise UsageError(
