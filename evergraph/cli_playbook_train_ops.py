@@ -46,6 +46,7 @@ def run_train(
     if not offline and (val is not None or epochs != 1):
         raise UsageError("--val and --epochs are for offline mode", fix="add --mode offline")
     items = _tasks(file, limit)
+    _results_folder(out_dir)
     val_items = _tasks(val, limit) if val else []
     kind = kind or detect_kind(items)
 
@@ -87,6 +88,7 @@ def run_eval(
     out: Console,
 ) -> None:
     items = _tasks(file, limit)
+    _results_folder(out_dir)
     kind = kind or detect_kind(items)
 
     async def work(adapter: Adapter, playbook: Playbook) -> list[Pass]:
@@ -100,6 +102,12 @@ def run_eval(
 
 def _tasks(path: Path, limit: int | None) -> list[TaskItem]:
     return read_tasks(path)[:limit]
+
+
+def _results_folder(out_dir: Path | None) -> None:
+    """Make --out before the run: a path the system refuses fails now, not after the work."""
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _playbook(store: GraphStore, name: str, *, empty: bool, must_exist: bool) -> Playbook:

@@ -154,3 +154,14 @@ def test_task_and_name_mistakes_are_usage_errors(
     result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, UsageError), result.exception
     assert needle in str(result.exception)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_an_out_that_is_a_file_fails_before_any_work(
+    home: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    serve(monkeypatch, ScriptedLLM([]))  # no answer scripted: any request would fail otherwise
+    (home / "taken").write_text("x")
+    args = [command, "tasks.jsonl", "--name", "math", "--out", "taken"]
+    result = CliRunner().invoke(app, [*args, *(["--no-playbook"] if command == "eval" else [])])
+    assert isinstance(result.exception, FileExistsError), result.exception
