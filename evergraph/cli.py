@@ -290,7 +290,9 @@ def model_serve(
 @model_app.command("stop")
 def model_stop(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Only the server on this port.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Only the server on this port.")
+    ] = None,
 ) -> None:
     """Stop local model servers started by `model serve` (all of them by default)."""
     from evergraph.llm.local import stop

@@ -147,7 +147,8 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
     """
     path = toml_path if toml_path is not None else Path("evergraph.toml")
     if toml_path is not None and not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", fix="pass an existing file")
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}", fix="pass an existing TOML file")
     try:
         if not path.is_file():
             return Settings(**overrides)

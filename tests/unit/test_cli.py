@@ -140,3 +140,10 @@ def test_store_copy_from_a_missing_file_creates_nothing(tmp_path: Path) -> None:
     r = run("store", "copy", "--from", "typo.db", "--to", "b.db", home=tmp_path)
     assert r.returncode == 2 and "typo.db" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "typo.db").exists() and not (tmp_path / "b.db").exists()
+
+
+def test_a_config_folder_and_a_port_out_of_range(tmp_path: Path) -> None:
+    r = run("--config", str(tmp_path), "stats", home=tmp_path)
+    assert r.returncode == 2 and "is a folder" in r.stderr
+    r = run("model", "stop", "--port", "0", home=tmp_path)
+    assert r.returncode == 2 and "--port" in r.stderr
