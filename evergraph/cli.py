@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 
@@ -177,7 +178,7 @@ def store_copy(
     from evergraph.graph.store.factory import open_store
 
     settings = _settings(ctx)
-    src = open_store(source, neo4j=settings.neo4j)
+    src = open_store(source, neo4j=settings.neo4j, create=False)
     try:
         dst = open_store(destination, neo4j=settings.neo4j)
         try:
@@ -289,7 +290,9 @@ def model_serve(
 @model_app.command("stop")
 def model_stop(
     ctx: typer.Context,
-    port: Annotated[int | None, typer.Option(help="Only the server on this port.")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Only the server on this port.")
+    ] = None,
 ) -> None:
     """Stop local model servers started by `model serve` (all of them by default)."""
     from evergraph.llm.local import stop
@@ -319,6 +322,23 @@ def model_status(ctx: typer.Context) -> None:
 
 
 INTERRUPTED = 130  # what shells report for SIGINT; typer's click also returns it on Ctrl-C
+# the system's refusals that mean the user named the wrong path (others: disk full, I/O)
+PATH_MISTAKES = (
+    FileExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def _fail(message: str, fix: str | None, code: int) -> None:
+    """One `error:` line and a `fix:` line; messages quote user input and URL forms such as
+    [/DATABASE], so they are printed as text, not markup."""
+    err.print(f"[red]error[/]: {escape(message)}", highlight=False)
+    if fix:
+        err.print(f"[yellow]fix[/]: {escape(fix)}", highlight=False)
+    sys.exit(code)
 
 
 def main() -> None:
@@ -334,15 +354,20 @@ def main() -> None:
         if callable(show):
             show()
         else:
-            err.print(f"error: {e.format_message()}", highlight=False)
+            err.print(f"error: {escape(e.format_message())}", highlight=False)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         rv = INTERRUPTED
     except EvergraphError as e:
-        err.print(f"[red]error[/]: {e.message}", highlight=False)
-        if e.fix:
-            err.print(f"[yellow]fix[/]: {e.fix}", highlight=False)
-        sys.exit(2 if isinstance(e, UsageError) else 1)
+        _fail(e.message, e.fix, 2 if isinstance(e, UsageError) else 1)
+    except OSError as e:  # an --out, --state or EVERGRAPH_HOME the system refuses
+        where = f": {e.filename}" if e.filename else ""
+        _fail(
+            f"{e.strerror or e}{where}",
+            "check the path: a file where a file is expected, a folder where a folder is, "
+            "in a writable place with space left",
+            2 if isinstance(e, PATH_MISTAKES) else 1,
+        )
     if rv == INTERRUPTED:
         err.print("[yellow]interrupted[/]: everything already committed is kept.")
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -135,6 +135,7 @@ def eval_multihop(
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for client in ("httpx", "httpx2"):  # openai's client logs one line per request otherwise
         logging.getLogger(client).setLevel(logging.WARNING)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a bad --out-dir fails now, not after the run
     options = extract_options(settings, samples) if graph else None
     llm = build_llm(settings) if use_llm or graph else None
     with ExitStack() as stack:

@@ -46,6 +46,7 @@ def run_train(
     if not offline and (val is not None or epochs != 1):
         raise UsageError("--val and --epochs are for offline mode", fix="add --mode offline")
     items = _tasks(file, limit)
+    _results_folder(out_dir)
     val_items = _tasks(val, limit) if val else []
     kind = kind or detect_kind(items)
 
@@ -87,6 +88,7 @@ def run_eval(
     out: Console,
 ) -> None:
     items = _tasks(file, limit)
+    _results_folder(out_dir)
     kind = kind or detect_kind(items)
 
     async def work(adapter: Adapter, playbook: Playbook) -> list[Pass]:
@@ -102,7 +104,15 @@ def _tasks(path: Path, limit: int | None) -> list[TaskItem]:
     return read_tasks(path)[:limit]
 
 
+def _results_folder(out_dir: Path | None) -> None:
+    """Make --out before the run: a path the system refuses fails now, not after the work."""
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+
 def _playbook(store: GraphStore, name: str, *, empty: bool, must_exist: bool) -> Playbook:
+    if not name.strip():  # Playbook() would refuse it with a traceback
+        raise UsageError("--name is empty", fix="name the playbook, e.g. --name finance")
     stored = None if empty else store.get_playbook(name)
     if stored is None and must_exist and not empty:
         raise UsageError(

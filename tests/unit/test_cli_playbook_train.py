@@ -136,3 +136,32 @@ def test_help_teaches_both_commands() -> None:
     assert all(o in train for o in ("--mode", "--val", "--epochs", "--no-ground-truth", "Ctrl-C"))
     evaluate = " ".join(runner.invoke(app, ["eval", "--help"]).output.split())
     assert all(o in evaluate for o in ("--no-playbook", "--out", "Examples"))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "tasks.jsonl", "--name", " "], "--name"),
+        (["train", "binary.jsonl", "--name", "math"], "not UTF-8 text"),
+        (["train", ".", "--name", "math"], "is a folder"),
+    ],
+)
+def test_task_and_name_mistakes_are_usage_errors(
+    home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
+) -> None:
+    serve(monkeypatch, ScriptedLLM([]))
+    (home / "binary.jsonl").write_bytes(b'{"question": "\xff\xfe"}\n')
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, UsageError), result.exception
+    assert needle in str(result.exception)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_an_out_that_is_a_file_fails_before_any_work(
+    home: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    serve(monkeypatch, ScriptedLLM([]))  # no answer scripted: any request would fail otherwise
+    (home / "taken").write_text("x")
+    args = [command, "tasks.jsonl", "--name", "math", "--out", "taken"]
+    result = CliRunner().invoke(app, [*args, *(["--no-playbook"] if command == "eval" else [])])
+    assert isinstance(result.exception, FileExistsError), result.exception

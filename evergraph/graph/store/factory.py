@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from evergraph.config import Neo4jSettings
@@ -82,10 +83,13 @@ def _open_neo4j(target: Neo4jTarget) -> GraphStore:
     return Neo4jGraphStore(target.uri, target.user, target.password, target.database)
 
 
-def open_store(location: str, *, neo4j: Neo4jSettings | None = None) -> GraphStore:
+def open_store(
+    location: str, *, neo4j: Neo4jSettings | None = None, create: bool = True
+) -> GraphStore:
     """A store for `location`: a plain path or sqlite: URL opens the embedded SQLite store,
     a neo4j:// or bolt:// URL (also +s, +ssc) a Neo4j server, with credentials from the URL
-    or else from `neo4j` (EVERGRAPH_NEO4J__*)."""
+    or else from `neo4j` (EVERGRAPH_NEO4J__*). Without `create`, a missing SQLite file is a
+    usage error: a store to read from that does not exist is a typo, not an empty store."""
     text = location.strip()
     if text.lower().startswith("sqlite:"):
         path = _sqlite_path(text[len("sqlite:") :], location)
@@ -97,4 +101,6 @@ def open_store(location: str, *, neo4j: Neo4jSettings | None = None) -> GraphSto
         path = text
     if not path:
         raise UsageError(f"empty store location {location!r}", fix=f"write {_ACCEPTED}")
+    if not create and not Path(path).expanduser().exists():
+        raise UsageError(f"there is no store at {path}", fix="name an existing store file")
     return SQLiteGraphStore(path)
