@@ -13,6 +13,7 @@ one; a session the caller started already is reused.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -22,6 +23,7 @@ import numpy.typing as npt
 import ray
 
 from evergraph.agents.extract import ExtractOptions, Extractor
+from evergraph.errors import UnreachableError
 from evergraph.graph.candidates import DocumentExtraction
 from evergraph.graph.chunking import chunk_source
 from evergraph.graph.ingest import Document
@@ -32,6 +34,7 @@ from evergraph.mapping.options import MapOptions
 
 Batch = dict[str, npt.NDArray[np.str_]]
 Extracted = dict[str, tuple[DocumentExtraction, str | None]]
+COLUMNS = ("source_id", "extraction", "error", "unreachable")  # of a batch out
 
 
 class ExtractBatch:
@@ -50,11 +53,17 @@ class ExtractBatch:
         self.map_options = map_options
 
     def __call__(self, batch: Batch) -> Batch:
-        done = asyncio.run(self._extract([str(s) for s in batch["source"]]))
+        try:
+            done = asyncio.run(self._extract([str(s) for s in batch["source"]]))
+        except UnreachableError as e:
+            # Ray would hand the driver a UserCodeException without it: sent as a row instead
+            unreachable = json.dumps({"message": e.message, "fix": e.fix})
+            return {k: np.array([unreachable if k == "unreachable" else ""]) for k in COLUMNS}
         return {
             "source_id": np.array([e.source_id for e, _ in done]),
             "extraction": np.array([e.model_dump_json() for e, _ in done]),
             "error": np.array([error or "" for _, error in done]),
+            "unreachable": np.array([""] * len(done)),
         }
 
     async def _extract(self, sources: list[str]) -> list[tuple[DocumentExtraction, str | None]]:
@@ -96,6 +105,8 @@ def extract_on_ray(
     )
     done: Extracted = {}
     for row in dataset.iter_rows():
+        if row["unreachable"]:  # the job stops, as on the local executor
+            raise UnreachableError(**json.loads(str(row["unreachable"])))
         extraction = DocumentExtraction.model_validate_json(str(row["extraction"]))
         done[extraction.source_id] = (extraction, str(row["error"]) or None)
         if progress is not None:

@@ -151,3 +151,27 @@ def test_a_concept_type_file_loads_as_a_schema_whose_descriptions_reach_the_prom
     prompt = describe_schema(schema)
     assert "- method: an approach" in prompt and "- object: an entity studied" in prompt
     assert "Predicates" not in prompt  # concept types alone: tagging, no relations asked
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None,
+    reason="ray is not installed: pip install -e '.[ray]' to test the Ray executor",
+)
+def test_an_unreachable_server_on_ray_is_evergraphs_error_not_rays(tmp_path: Path) -> None:
+    import ray
+
+    def factory() -> AbstractAsyncContextManager[LLM]:
+        def down(messages: list[Message], schema: type[BaseModel], n: int) -> list[str]:
+            raise UnreachableError("cannot reach the LLM server", fix="start one")
+
+        return nullcontext(ScriptedLLM([down] * 100))
+
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        options = MapOptions(executor=Executor.ray, workers=1, batch_size=2, backoff_s=0.0)
+        with pytest.raises(UnreachableError, match="cannot reach") as raised:
+            run_map(tmp_path, tmp_path / "ray", options=options, llm_factory=factory)
+    finally:
+        ray.shutdown()
+    assert raised.value.fix == "start one"
