@@ -8,7 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import evergraph
-from evergraph.server import errors, routes_ask, routes_graph, routes_health, routes_playbooks
+from evergraph.server import (
+    errors,
+    routes_ask,
+    routes_docs,
+    routes_graph,
+    routes_health,
+    routes_playbooks,
+)
 from evergraph.server.hosts import LoopbackHosts
 from evergraph.server.limits import BodyLimit
 from evergraph.server.mcp import build_mcp
@@ -59,16 +66,20 @@ def create_app(services: Services) -> FastAPI:
         version=evergraph.__version__,
         description=(
             "Memory for LLM agents: a temporal knowledge graph, hybrid search and evidence-"
-            "based answers, per namespace. Every namespaced call needs "
+            "based answers, per namespace. Every call but /healthz and /readyz needs "
             "`Authorization: Bearer <key>` once the server has keys (`evergraph serve keys "
-            f"add NAMESPACE`). The same operations are MCP tools at {MCP_PATH}."
+            "add NAMESPACE`): a key for the namespace it names, any key for /metrics and the "
+            f"docs. The same operations are MCP tools at {MCP_PATH}."
         ),
         lifespan=lifespan,
+        openapi_url=None,  # served by `routes_docs`, behind the key check
+        docs_url=None,
+        redoc_url=None,
         responses=_ERRORS,  # type: ignore[arg-type]
     )
     app.state.services = services
     errors.install(app)
-    for module in (routes_graph, routes_ask, routes_playbooks, routes_health):
+    for module in (routes_graph, routes_ask, routes_playbooks, routes_health, routes_docs):
         app.include_router(module.router)
     app.router.routes.extend(mcp_http.routes)
     app.add_middleware(BodyLimit, limit=services.options.max_body)

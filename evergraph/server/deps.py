@@ -2,6 +2,7 @@
 
 The namespace is the path segment `/v1/namespaces/{namespace}/...`; the key, if the server
 requires keys, is `Authorization: Bearer <key>` and must have been made for that namespace.
+Metrics and the API's schema and docs take any namespace's key; liveness and readiness none.
 """
 
 from __future__ import annotations
@@ -27,14 +28,29 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+TokenDep = Annotated[str | None, Depends(token)]
+
+
 def tenant(
     request: Request,
     namespace: Annotated[str, Path(pattern=NAMESPACE_PATTERN, description="The namespace.")],
     svc: Annotated[Services, Depends(services)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    bearer: TokenDep,
 ) -> Tenant:
-    token = credentials.credentials if credentials else None
-    return svc.authorize(namespace, token, client_of(request))
+    return svc.authorize(namespace, bearer, client_of(request))
+
+
+def admitted(
+    request: Request, svc: Annotated[Services, Depends(services)], bearer: TokenDep
+) -> None:
+    """Guards the routes outside namespaces that need a key whenever namespaced ones do."""
+    svc.admit(bearer, client_of(request))
 
 
 ServicesDep = Annotated[Services, Depends(services)]

@@ -1,10 +1,11 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness and readiness (open: load balancers probe them without keys) and Prometheus
+metrics (behind the key check: they reveal the traffic)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
-from evergraph.server.deps import ServicesDep
+from evergraph.server.deps import ServicesDep, admitted
 
 router = APIRouter(tags=["operations"])
 
@@ -27,7 +28,7 @@ def readyz(svc: ServicesDep, response: Response) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(admitted)])
 def metrics(svc: ServicesDep) -> Response:
     """Prometheus text format."""
     return Response(svc.metrics.render(), media_type=svc.metrics.content_type)

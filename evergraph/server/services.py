@@ -18,7 +18,7 @@ from evergraph.graph.schema import GraphSchema
 from evergraph.llm.base import LLM, Usage
 from evergraph.server.errors import Forbidden, RateLimited, Unauthorized
 from evergraph.server.jobs import JobQueue
-from evergraph.server.keys import KEY_FILE, KeyRing
+from evergraph.server.keys import KEY_FILE, ApiKey, KeyRing
 from evergraph.server.limits import RateLimiter
 from evergraph.server.metrics import Metrics
 from evergraph.server.schemas import DocumentIn, Job
@@ -90,37 +90,52 @@ class Services:
             raise ServiceError("the server is still loading the embedder", fix="retry shortly")
         return self._embedder
 
-    def authorize(self, namespace: str, token: str | None, client: str) -> Tenant:
-        """The namespace's tenant, if this caller may use it; rate-limited per key. Beyond
-        loopback keys stay required after the last one is revoked: that must not open it."""
+    def keys_required(self) -> bool:
+        """Beyond loopback keys stay required after the last one is revoked: that must not
+        open the server."""
         exposed = not is_loopback(self.options.host)
-        keyed = self.options.require_keys or exposed or self.keys.required()
-        if keyed:
-            if not token:
-                raise Unauthorized(
-                    "this server requires an API key",
-                    fix="send Authorization: Bearer <key> (evergraph serve keys add NAMESPACE)",
-                )
-            # failed attempts are limited per client: each costs a scrypt hash
-            failures = f"failed:{client}"
-            wait = self.limiter.take(failures, consume=False)
-            if wait:
-                raise RateLimited("too many requests with invalid keys", retry_after=wait)
-            key = self.keys.verify(token)
-            if key is None:
-                self.limiter.take(failures)
-                raise Unauthorized("the API key is not valid (or was revoked)")
-            if key.namespace != namespace:
-                raise Forbidden(
-                    f"this API key is not for namespace {namespace!r}",
-                    fix="use a key made for that namespace",
-                )
-            bucket = f"key:{key.id}"
-        else:
-            bucket = f"client:{client}"
-        wait = self.limiter.take(bucket)
+        return self.options.require_keys or exposed or self.keys.required()
+
+    def authenticate(self, token: str | None, client: str) -> ApiKey | None:
+        """The caller's valid key, or None when the server requires none."""
+        if not self.keys_required():
+            return None
+        if not token:
+            raise Unauthorized(
+                "this server requires an API key",
+                fix="send Authorization: Bearer <key> (evergraph serve keys add NAMESPACE)",
+            )
+        # failed attempts are limited per client: each costs a scrypt hash
+        failures = f"failed:{client}"
+        wait = self.limiter.take(failures, consume=False)
+        if wait:
+            raise RateLimited("too many requests with invalid keys", retry_after=wait)
+        key = self.keys.verify(token)
+        if key is None:
+            self.limiter.take(failures)
+            raise Unauthorized("the API key is not valid (or was revoked)")
+        return key
+
+    def _throttle(self, key: ApiKey | None, client: str) -> None:
+        """Rate-limit per key (per client address when the server requires no keys)."""
+        wait = self.limiter.take(f"key:{key.id}" if key else f"client:{client}")
         if wait:
             raise RateLimited("too many requests", retry_after=wait)
+
+    def admit(self, token: str | None, client: str) -> None:
+        """For the routes outside namespaces that reveal traffic or the API (metrics, the
+        schema and docs): any namespace's key opens them, under the same policy."""
+        self._throttle(self.authenticate(token, client), client)
+
+    def authorize(self, namespace: str, token: str | None, client: str) -> Tenant:
+        """The namespace's tenant, if this caller may use it; rate-limited per key."""
+        key = self.authenticate(token, client)
+        if key is not None and key.namespace != namespace:
+            raise Forbidden(
+                f"this API key is not for namespace {namespace!r}",
+                fix="use a key made for that namespace",
+            )
+        self._throttle(key, client)
         return self.tenants.get(namespace)
 
     async def ingest(

@@ -26,7 +26,8 @@ def test_the_api_keeps_its_published_contract(tmp_path: Path) -> None:
     checks' own requests with generated keys must be refused (401/403)."""
     _, token = KeyRing(tmp_path / KEY_FILE).add("app")
     with running(tmp_path, rate=100_000, burst=100_000) as (url, _):
-        api = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        auth = {"Authorization": f"Bearer {token}"}
+        api = schemathesis.openapi.from_url(f"{url}/openapi.json", headers=auth)
         operations = [result.ok() for result in api.get_all_operations()]
         assert len(operations) >= 12
         for operation in operations:
@@ -41,7 +42,7 @@ def test_the_api_keeps_its_published_contract(tmp_path: Path) -> None:
             def conforms(case: schemathesis.Case) -> None:
                 if "namespace" in (case.path_parameters or {}):
                     case.path_parameters["namespace"] = "app"
-                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+                case.headers = {**(case.headers or {}), **auth}
                 case.call_and_validate()
 
             conforms()

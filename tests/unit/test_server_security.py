@@ -280,6 +280,29 @@ def test_beyond_loopback_revoking_the_last_key_does_not_open_the_server(tmp_path
     assert anonymous.status_code == 401 and "requires an API key" in anonymous.json()["error"]
 
 
+def test_metrics_and_the_api_docs_need_a_key_when_the_api_does(tmp_path: Path) -> None:
+    """/metrics (traffic by route, token counts) and the schema and docs pages answered
+    anyone, even on a server that requires keys; only liveness and readiness stay open, for
+    load balancers and orchestrators."""
+    _, token = KeyRing(tmp_path / KEY_FILE).add("app")
+    guarded = ["/metrics", "/openapi.json", "/docs", "/redoc"]
+    with running(tmp_path) as (url, _):
+        namespaced = httpx.get(f"{url}{NS}/app/playbooks")
+        anonymous = [httpx.get(url + path) for path in guarded]
+        forged = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer eg_0_forged"})
+        auth = {"Authorization": f"Bearer {token}"}
+        keyed = [httpx.get(url + path, headers=auth).status_code for path in guarded]
+        health = [httpx.get(url + path).status_code for path in ("/healthz", "/readyz")]
+    assert namespaced.status_code == 401
+    for response in anonymous:
+        assert response.status_code == 401, response.request.url
+        assert response.json() == namespaced.json()
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert forged.status_code == 401 and "not valid" in forged.json()["error"]
+    assert keyed == [200] * len(guarded)
+    assert health == [200, 200]
+
+
 def test_runtime_failures_map_to_statuses() -> None:
     assert status_of(PlaybookConflictError("busy")) == 409
     assert status_of(StoreError("disk full")) == 503
