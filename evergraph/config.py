@@ -93,6 +93,13 @@ class Neo4jSettings(_Section):
     password: SecretStr = SecretStr("")
 
 
+class ServerSettings(_Section):
+    """`evergraph serve`'s limits that protect the host rather than tune a run."""
+
+    # ingestion jobs queued or running: each holds its documents on disk until it ends
+    max_pending_jobs: int = Field(100, ge=1)
+
+
 class Settings(BaseSettings):
     """All of Evergraph's settings; nested fields use `__` in env vars (EVERGRAPH_LLM__MODEL)."""
 
@@ -110,6 +117,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = EmbedSettings()
     extract: ExtractSettings = ExtractSettings()
     neo4j: Neo4jSettings = Neo4jSettings()
+    server: ServerSettings = ServerSettings()
 
     @property
     def store_location(self) -> str:

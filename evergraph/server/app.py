@@ -35,7 +35,7 @@ _ERRORS = {
         (413, "The body is too large."),
         (421, "On loopback, the Host is not local (DNS-rebinding protection)."),
         (422, "The body or the parameters do not fit the schema."),
-        (429, "Rate limited: see Retry-After."),
+        (429, "Rate limited, or the ingestion queue is full: see Retry-After."),
         (503, "A service (model, store) is unavailable, or the server is shutting down."),
     ]
 }

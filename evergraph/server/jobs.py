@@ -5,6 +5,7 @@ before the request returns, so that an accepted job survives a restart. At shutd
 running job gets a grace period to finish; past it, it is cancelled. Nothing is lost either
 way: the builder commits document by document and checkpoints its position, and a job found
 `queued` or `running` at start-up is queued again (its committed documents are skipped).
+Jobs queued or running are capped (`max_pending`): each holds its documents on disk.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ from pydantic import BaseModel
 from evergraph.agents.build import Totals
 from evergraph.errors import ServiceError
 from evergraph.graph.models import utcnow
+from evergraph.server.errors import RateLimited
 from evergraph.server.metrics import Metrics
 from evergraph.server.schemas import DocumentIn, Job, JobState
 
 log = logging.getLogger(__name__)
+
+FULL_RETRY_S = 30.0
+"""When to try again with the queue full: a job takes tens of seconds to minutes."""
 
 Runner = Callable[[Job, Sequence[DocumentIn], Callable[[int], None]], Awaitable[Totals]]
 """Runs one job: (job, its documents, report documents done) -> totals."""
@@ -36,10 +41,11 @@ class _Record(BaseModel):
 
 
 class JobQueue:
-    def __init__(self, root: Path, runner: Runner, metrics: Metrics) -> None:
+    def __init__(self, root: Path, runner: Runner, metrics: Metrics, max_pending: int) -> None:
         self.root = root
         self.runner = runner
         self.metrics = metrics
+        self.max_pending = max_pending
         self._jobs: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -53,12 +59,14 @@ class JobQueue:
         tmp.write_text(_Record(job=job, documents=list(documents)).model_dump_json())
         tmp.replace(self._path(job.id))
 
+    def _pending(self) -> int:
+        return sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
+
     def _update(self, job: Job, documents: Sequence[DocumentIn] = ()) -> None:
         """Keep the new status; documents are kept on disk only while the job is pending."""
         self._jobs[job.id] = job
         self._save(job, documents)
-        pending = sum(j.state in (JobState.QUEUED, JobState.RUNNING) for j in self._jobs.values())
-        self.metrics.queue_depth.set(pending)
+        self.metrics.queue_depth.set(self._pending())
 
     async def start(self) -> None:
         """Load the jobs on disk; queue again those a shutdown interrupted."""
@@ -76,6 +84,11 @@ class JobQueue:
     def submit(self, namespace: str, documents: Sequence[DocumentIn], samples: int | None) -> Job:
         if self.closing:
             raise ServiceError("the server is shutting down", fix="retry once it is back")
+        if self._pending() >= self.max_pending:
+            raise RateLimited(
+                f"the ingestion queue is full: {self.max_pending} jobs are queued or running",
+                retry_after=FULL_RETRY_S,
+            )
         job = Job(
             id=uuid.uuid4().hex,
             namespace=namespace,

@@ -63,7 +63,9 @@ class Services:
         self.tenants = Tenants(home / "namespaces")
         self.keys = KeyRing(home / KEY_FILE)
         self.limiter = RateLimiter(self.options.rate, self.options.burst)
-        self.jobs = JobQueue(home / "jobs", self.ingest, self.metrics)
+        self.jobs = JobQueue(
+            home / "jobs", self.ingest, self.metrics, self.settings.server.max_pending_jobs
+        )
 
     def check_exposure(self) -> None:
         """Beyond loopback, every call must carry a key: refuse to start without any."""

@@ -88,8 +88,8 @@ def doc(i: int, year: int = 2020) -> dict[str, object]:
     }
 
 
-def services(home: Path, **options: object) -> Services:
-    settings = Settings(home=home)
+def services(home: Path, settings: Settings | None = None, **options: object) -> Services:
+    settings = settings or Settings(home=home)
     settings.extract.samples = 1
     return Services(
         settings=settings,

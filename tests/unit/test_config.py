@@ -51,6 +51,7 @@ def test_settings_are_read_when_asked_not_at_import(monkeypatch: pytest.MonkeyPa
         ("", {"EVERGRAPH_CONCURRENCY": "0"}, "concurrency"),
         ("", {"EVERGRAPH_LLM__BASE_URL": "localhost:8000"}, "llm.base_url"),
         ("", {"EVERGRAPH_LLM__STRUCTURED_MODE": "xml"}, "structured_mode"),
+        ("", {"EVERGRAPH_SERVER__MAX_PENDING_JOBS": "0"}, "server.max_pending_jobs"),
     ],
 )
 def test_malformed_config_is_one_clear_error(

@@ -14,11 +14,14 @@ from typing import TypeVar
 
 import httpx
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from evergraph.cli import app as cli_app
 from evergraph.client import EvergraphClient
+from evergraph.config import ServerSettings, Settings
 from evergraph.llm.base import Message, Samples
 from evergraph.llm.testing import ScriptedLLM
 from evergraph.server.app import create_app
@@ -128,6 +131,41 @@ def test_a_job_cut_short_resumes_at_the_next_start(tmp_path: Path) -> None:
         job = eg.wait(eg.job(job_id), timeout=60)
         assert job.state is JobState.DONE
         assert again.tenants.get("app").store.stats().sources == 8
+
+
+async def submit_over_mcp(url: str) -> str:
+    async with Client(streamable_http_client(f"{url}/mcp")) as client:
+        refused = await client.call_tool(
+            "add_documents", {"namespace": "app", "documents": [doc(4)]}
+        )
+    assert refused.is_error
+    return str(refused.content)
+
+
+def test_a_full_ingestion_queue_refuses_jobs_until_some_finish(tmp_path: Path) -> None:
+    """Any client could queue jobs without end, each a file in HOME/jobs holding its
+    documents; past EVERGRAPH_SERVER__MAX_PENDING_JOBS (queued or running) a job is refused
+    over HTTP and MCP alike, with when to retry."""
+    settings = Settings(home=tmp_path, server=ServerSettings(max_pending_jobs=2))
+    svc = services(tmp_path, settings, grace_s=0)
+    slow = SlowLLM()
+    slow.gate.clear()  # the first job stays running
+    svc.llm = slow
+    with serving(create_app(svc)) as url:
+        http = httpx.Client(base_url=f"{url}{NS}/app")
+        accepted = [http.post("/documents", json={"documents": [doc(i)]}) for i in (1, 2)]
+        refused = http.post("/documents", json={"documents": [doc(3)]})
+        over_mcp = asyncio.run(submit_over_mcp(url))
+        slow.gate.set()
+        with EvergraphClient(url, namespace="app") as eg:
+            eg.wait(eg.job(accepted[0].json()["id"]), timeout=60)
+        again = http.post("/documents", json={"documents": [doc(3)]})
+    assert [r.status_code for r in accepted] == [202, 202]
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["error"] == "the ingestion queue is full: 2 jobs are queued or running"
+    assert "the ingestion queue is full" in over_mcp
+    assert again.status_code == 202
+    assert len(list((tmp_path / "jobs").glob("*.json"))) == 3  # the refused left no file
 
 
 def test_key_commands(tmp_path: Path) -> None:
