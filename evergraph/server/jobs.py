@@ -5,14 +5,19 @@ before the request returns, so that an accepted job survives a restart. At shutd
 running job gets a grace period to finish; past it, it is cancelled. Nothing is lost either
 way: the builder commits document by document and checkpoints its position, and a job found
 `queued` or `running` at start-up is queued again (its committed documents are skipped).
-Jobs queued or running are capped (`max_pending`): each holds its documents on disk.
+Jobs queued or running are capped (`max_pending`): each holds its documents on disk. One
+process runs a folder's jobs: it holds an exclusive lock on HOME/jobs/runner.lock (flock, which
+the kernel releases when the process ends, even on kill -9), so that a second server on the
+same home cannot resume and run the same jobs again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from evergraph.agents.build import Totals
-from evergraph.errors import ServiceError
+from evergraph.errors import ServiceError, UsageError
 from evergraph.graph.models import utcnow
 from evergraph.server.errors import RateLimited
 from evergraph.server.metrics import Metrics
@@ -28,6 +33,7 @@ from evergraph.server.schemas import DocumentIn, Job, JobState
 
 log = logging.getLogger(__name__)
 
+LOCK_FILE = "runner.lock"
 FULL_RETRY_S = 30.0
 """When to try again with the queue full: a job takes tens of seconds to minutes."""
 
@@ -49,6 +55,7 @@ class JobQueue:
         self._jobs: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._lock: int | None = None  # the lock file's descriptor, while held
         self.closing = False
 
     def _path(self, job_id: str) -> Path:
@@ -68,9 +75,31 @@ class JobQueue:
         self._save(job, documents)
         self.metrics.queue_depth.set(self._pending())
 
-    async def start(self) -> None:
-        """Load the jobs on disk; queue again those a shutdown interrupted."""
+    def claim(self) -> None:
+        """Take the folder's lock (kept until `close`) or refuse to run its jobs at all;
+        non-blocking, so that a second server stops at start rather than waits."""
+        if self._lock is not None:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise UsageError(
+                f"another server (pid {holder}) runs the ingestion jobs in {self.root}: it "
+                f"holds {path}",
+                fix="stop that server, or give this one its own EVERGRAPH_HOME",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+
+    async def start(self) -> None:
+        """Take the lock; load the jobs on disk; queue again those a shutdown interrupted."""
+        self.claim()
         for path in sorted(self.root.glob("*.json"), key=lambda p: p.stat().st_mtime):
             record = _Record.model_validate_json(path.read_bytes())
             job = record.job
@@ -138,11 +167,16 @@ class JobQueue:
 
     async def close(self, grace: float) -> None:
         """Refuse new jobs, give the running one `grace` seconds, then cancel it (it resumes
-        from its checkpoint at the next start); queued jobs stay queued on disk."""
+        from its checkpoint at the next start); queued jobs stay queued on disk, and the
+        folder's lock is released for the next server."""
         self.closing = True
-        worker = self._worker
-        if worker is None:
-            return
+        if self._worker is not None:
+            await self._stop(self._worker, grace)
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
+
+    async def _stop(self, worker: asyncio.Task[None], grace: float) -> None:
         running = any(j.state is JobState.RUNNING for j in self._jobs.values())
         if running:
             log.info("waiting for the running ingestion job", extra={"grace_s": grace})

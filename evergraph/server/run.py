@@ -32,6 +32,7 @@ def build_services(settings: Settings, options: ServerOptions, schema: GraphSche
 def serve_http(services: Services) -> None:
     """The HTTP API with MCP at /mcp, until a signal stops it."""
     services.check_exposure()
+    services.jobs.claim()  # here, not in the lifespan: uvicorn would log a traceback instead
     app = create_app(services)
     configure_logging()  # after the MCP SDK configured its own
     options = services.options
@@ -47,6 +48,7 @@ def serve_http(services: Services) -> None:
 
 async def serve_stdio(services: Services) -> None:
     """MCP over stdin/stdout for a client that starts this process (logs go to stderr)."""
+    services.jobs.claim()  # before the embedder's seconds of loading
     server = build_mcp(services)
     configure_logging()
     await services.load()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.unit.server_fixtures import free_port, services
 
 
 def run(
@@ -147,3 +150,17 @@ def test_a_config_folder_and_a_port_out_of_range(tmp_path: Path) -> None:
     assert r.returncode == 2 and "is a folder" in r.stderr
     r = run("model", "stop", "--port", "0", home=tmp_path)
     assert r.returncode == 2 and "--port" in r.stderr
+
+
+def test_serve_on_a_home_whose_jobs_another_server_runs(tmp_path: Path) -> None:
+    """A second `evergraph serve` on one home would run the first one's queued jobs too: it
+    stops at start with one message naming the lock, not uvicorn's startup traceback."""
+    holder = services(tmp_path)
+    holder.jobs.claim()  # this test process plays the first server
+    try:
+        r = run("serve", "--port", str(free_port()), home=tmp_path, env={"COLUMNS": "500"})
+    finally:
+        asyncio.run(holder.jobs.close(0))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert str(tmp_path / "jobs" / "runner.lock") in r.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from typer.testing import CliRunner
 from evergraph.cli import app as cli_app
 from evergraph.client import EvergraphClient
 from evergraph.config import ServerSettings, Settings
+from evergraph.errors import UsageError
 from evergraph.llm.base import Message, Samples
 from evergraph.llm.testing import ScriptedLLM
 from evergraph.server.app import create_app
@@ -166,6 +168,27 @@ def test_a_full_ingestion_queue_refuses_jobs_until_some_finish(tmp_path: Path) -
     assert "the ingestion queue is full" in over_mcp
     assert again.status_code == 202
     assert len(list((tmp_path / "jobs").glob("*.json"))) == 3  # the refused left no file
+
+
+def test_one_home_runs_its_jobs_in_one_server(tmp_path: Path) -> None:
+    """Two servers on one EVERGRAPH_HOME both resumed and ran the same queued jobs. flock
+    locks per open file description, so a second queue in this process is refused as one in
+    another process would be; closing the first frees the folder."""
+    first, second = services(tmp_path), services(tmp_path)
+
+    async def both() -> str:
+        await first.jobs.start()
+        try:
+            with pytest.raises(UsageError) as refused:
+                await second.jobs.start()
+        finally:
+            await first.jobs.close(0)
+        await second.jobs.start()
+        await second.jobs.close(0)
+        return refused.value.message
+
+    message = asyncio.run(both())
+    assert str(tmp_path / "jobs" / "runner.lock") in message and f"pid {os.getpid()}" in message
 
 
 def test_key_commands(tmp_path: Path) -> None:
