@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import TaskID
 from rich.table import Table
 
 from evergraph.cli_ask import register_ask_commands
@@ -172,8 +171,7 @@ def store_copy(
     ] = None,
 ) -> None:
     """Copy every record from one store into another, resumably; counts are compared at the end."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
+    from evergraph.cli_progress import StepBars
     from evergraph.graph.store.copy import copy_store
     from evergraph.graph.store.factory import open_store
 
@@ -182,20 +180,7 @@ def store_copy(
     try:
         dst = open_store(destination, neo4j=settings.neo4j)
         try:
-            with Progress(
-                "{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=out,
-            ) as bar:
-                tasks: dict[str, TaskID] = {}
-
-                def progress(kind: str, done: int, total: int) -> None:
-                    if kind not in tasks:
-                        tasks[kind] = bar.add_task(kind, total=total)
-                    bar.update(tasks[kind], completed=done, total=total)
-
+            with StepBars(out) as progress:
                 report = copy_store(
                     src,
                     dst,

@@ -180,6 +180,8 @@ def test_eval_multihop_with_the_loop_and_contrast_twins(
     assert code == 0
     printed = flat(capsys.readouterr().out)
     assert "recall@1" in printed and "recall@2" in printed and "n/a" in printed
+    # the indexing bar, in its final state (no TTY: rich draws it once, at the end)
+    assert "indexing answerable" in printed and "3/3" in printed
     assert "answer_em 1.000" in printed and "refused_unanswerable 1.000" in printed
     scores = json.loads((out_dir / "answerable.scores.json").read_text())
     assert list(scores["retrieval"]) == list(MODES)
