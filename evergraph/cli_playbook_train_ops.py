@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 
 from evergraph import runtime
@@ -15,6 +14,7 @@ from evergraph.agents.ace_adapt import Adapter, Pass
 from evergraph.agents.ace_graph import AceAgent
 from evergraph.agents.ace_prompts import DEFAULT_SECTIONS
 from evergraph.agents.ace_types import AceSettings
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.cli_progress import StepBars
 from evergraph.config import Settings
 from evergraph.errors import UsageError
@@ -145,7 +145,7 @@ def _run(
             checkpoints = settings.home / CHECKPOINTS
             async with (
                 runtime.build_llm(settings) as llm,
-                AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver,
+                open_checkpointer(checkpoints) as saver,
             ):
                 agent = AceAgent(llm, embedder, settings=ace, judge=judge(kind), checkpointer=saver)
                 with StepBars(out) as progress:
