@@ -126,8 +126,9 @@ def smoke(
 ) -> None:
     """End-to-end check: store + embed documents, retrieve, ask the model one question."""
     from evergraph.runtime import build_embedder, build_llm, build_store
-    from evergraph.smoke import run_smoke
+    from evergraph.smoke import read_documents, run_smoke
 
+    sources = read_documents(docs or [EXAMPLES])  # a typo fails now, not after the model loads
     settings = _settings(ctx)
     store = build_store(settings)
     llm = build_llm(settings)
@@ -137,7 +138,7 @@ def smoke(
             with out.status("loading the embedder"):
                 embedder = build_embedder(settings)
             with out.status(f"asking {settings.llm.model} at {settings.llm.base_url}"):
-                result = await run_smoke(store, embedder, llm, docs or [EXAMPLES], question, n)
+                result = await run_smoke(store, embedder, llm, sources, question, n)
         finally:
             await llm.aclose()
             store.close()

@@ -1,4 +1,5 @@
-"""The CLI as a user meets it: a real process, one clear message per mistake, no traceback."""
+"""The CLI as a user meets it: a real process, one clear message per mistake, no traceback
+(in this process where a client must be swapped for a fake)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from evergraph import cli, runtime
+
+
+def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """Run `evergraph ARGS` in this process (so the scripted model can be swapped in)."""
+    monkeypatch.setattr(sys, "argv", ["evergraph", *args])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    return int(done.value.code or 0)
 
 
 def run(
@@ -83,6 +94,19 @@ def test_missing_documents_for_smoke(tmp_path: Path) -> None:
         env={"EVERGRAPH_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
     )
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_smoke_checks_its_paths_before_loading_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def slow(settings: object) -> None:
+        raise AssertionError("built a client (the embedder takes seconds) before the paths")
+
+    monkeypatch.setenv("EVERGRAPH_HOME", str(tmp_path))
+    for build in ("build_embedder", "build_llm", "build_store"):
+        monkeypatch.setattr(runtime, build, slow)
+    assert main(monkeypatch, "smoke", str(tmp_path / "typo.md")) == 2
+    assert "typo.md does not exist" in capsys.readouterr().err
 
 
 def test_store_copy_between_sqlite_files(tmp_path: Path) -> None:

@@ -6,21 +6,20 @@ where the CLI builds its clients."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evergraph import cli, runtime
+from evergraph import runtime
 from evergraph.cli_ask import EvalMode
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.evals.multihop import MODES
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.testing import ScriptedLLM
 from evergraph.retrieval.index import index_passages
-from tests.unit.test_cli import run
+from tests.unit.test_cli import main, run
 from tests.unit.test_cli_graph import flat
 from tests.unit.test_eval_multihop import files  # noqa: F401  (a fixture)
 from tests.unit.test_eval_multihop import model as eval_model
@@ -60,14 +59,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with SQLiteGraphStore(tmp_path / "evergraph.db") as store:
         index_passages(store, EMBEDDER, PASSAGES)
     yield tmp_path
-
-
-def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    """Run `evergraph ARGS` in this process (so the scripted model can be swapped in)."""
-    monkeypatch.setattr(sys, "argv", ["evergraph", *args])
-    with pytest.raises(SystemExit) as done:
-        cli.main()
-    return int(done.value.code or 0)
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]) -> ScriptedLLM:
