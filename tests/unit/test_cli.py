@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer.core import TyperGroup
+from typer.testing import CliRunner
 
 from evergraph import cli, runtime
 
@@ -43,6 +46,25 @@ def test_help_teaches_every_command(tmp_path: Path) -> None:
         assert command in r.stdout
     model = run("model", "--help", home=tmp_path)
     assert all(c in model.stdout for c in ("serve", "stop", "status", "pull"))
+
+
+def commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The command lines a user can run: every command, and every group that runs on its own."""
+    if not isinstance(command, TyperGroup):
+        return [path]
+    runs = [path] if path and command.invoke_without_command else []
+    subs = command.commands.items()
+    return runs + [p for name, sub in subs for p in commands(sub, (*path, name))]
+
+
+def test_every_command_help_shows_an_example() -> None:
+    lines = commands(typer.main.get_command(cli.app))
+    assert ("serve",) in lines and ("serve", "keys", "revoke") in lines
+    for line in lines:
+        shown = CliRunner().invoke(cli.app, [*line, "--help"])
+        assert shown.exit_code == 0, line
+        example = f"evergraph {' '.join(line)}"
+        assert "Example" in shown.output and example in shown.output, line
 
 
 def test_stats_on_a_fresh_store(tmp_path: Path) -> None:
