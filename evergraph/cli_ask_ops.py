@@ -125,9 +125,11 @@ def eval_multihop(
     samples: int | None = None,
     out: Console | None = None,
 ) -> dict[str, Any]:
-    """Run the multi-hop harness with the configured embedder (and LLM); with `graph`, the
-    LLM first builds a graph over the corpus (`samples` per passage), with a progress bar."""
+    """Run the multi-hop harness with the configured embedder (and LLM), with a progress bar
+    for the indexing of each corpus; with `graph`, the LLM first builds a graph over the
+    corpus (`samples` per passage), with a bar of its own. Bars go to `out` (default: stderr)."""
     from evergraph.cli_graph_ops import build_bar, extract_options
+    from evergraph.cli_progress import StepBars
     from evergraph.evals.multihop import run_multihop_eval
     from evergraph.evals.multihop_graph import GraphBuild
     from evergraph.runtime import build_embedder, build_llm
@@ -138,11 +140,13 @@ def eval_multihop(
     out_dir.mkdir(parents=True, exist_ok=True)  # a bad --out-dir fails now, not after the run
     options = extract_options(settings, samples) if graph else None
     llm = build_llm(settings) if use_llm or graph else None
+    console = out or Console(stderr=True)
     with ExitStack() as stack:
         build = None
         if options is not None and llm is not None:
-            bar = stack.enter_context(build_bar(out or Console(stderr=True)))
+            bar = stack.enter_context(build_bar(console))
             build = GraphBuild(llm, options, settings.llm.max_concurrency, bar)
+        indexing = stack.enter_context(StepBars(console))
         return run_multihop_eval(
             path,
             store_dir=store_dir or settings.home / "eval",
@@ -156,6 +160,7 @@ def eval_multihop(
             loop=loop,
             graph=build,
             concurrency=settings.llm.max_concurrency,
+            progress=indexing,
         )
 
 

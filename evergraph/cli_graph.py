@@ -67,6 +67,12 @@ def register_graph_commands(
         agree and its quote, subject and object are in the text. Documents are integrated in date
         order, one transaction each. Interrupted (Ctrl-C, a crash)? Run the same command again: it
         resumes, and documents already in the store are skipped, never duplicated.
+
+        Examples:
+
+          evergraph ingest examples/astro/abstracts.jsonl --schema examples/astro/schema.json
+
+          evergraph ingest examples/astro/abstracts.jsonl --samples 3 --limit 12
         """
         from evergraph.cli_graph_ops import ingest as run_ingest
         from evergraph.cli_graph_ops import print_summary
@@ -89,7 +95,12 @@ def register_graph_commands(
         ] = None,
         predicate: Annotated[str | None, typer.Option(help="Only this predicate.")] = None,
     ) -> None:
-        """The facts about an entity that hold now, or --as-of a date, or as --recorded-at."""
+        """The facts about an entity that hold now, or --as-of a date, or as --recorded-at.
+
+        Example:
+
+          evergraph facts "M31" --as-of 2008-06 --predicate part_of
+        """
         from evergraph.cli_graph_ops import parse_when, show_facts
         from evergraph.runtime import build_store
 
@@ -109,7 +120,12 @@ def register_graph_commands(
         name: Annotated[str, typer.Argument(help="An entity name or alias (any case).")],
     ) -> None:
         """Everything about an entity: aliases, merges, facts past and present, their evidence
-        (quotes and sources), and its history from the change log."""
+        (quotes and sources), and its history from the change log.
+
+        Example:
+
+          evergraph entity "M31"
+        """
         from evergraph.cli_graph_ops import show_entity
         from evergraph.runtime import build_store
 
@@ -128,7 +144,14 @@ def register_graph_commands(
             bool, typer.Option("--names", help="Only the names, one a line (for scripts).")
         ] = False,
     ) -> None:
-        """The most connected entities: facts per entity (in and out) and PageRank."""
+        """The most connected entities: facts per entity (in and out) and PageRank.
+
+        Examples:
+
+          evergraph entities --top 10 --as-of 2008
+
+          evergraph entities --top 3 --names
+        """
         from evergraph.cli_graph_ops import parse_when, show_top_entities
         from evergraph.runtime import build_store
 
@@ -151,7 +174,12 @@ def register_graph_commands(
         ],
         as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     ) -> None:
-        """Export the graph (entities, facts with confidence, time and evidence counts)."""
+        """Export the graph (entities, facts with confidence, time and evidence counts).
+
+        Example:
+
+          evergraph export --format graphml --out graph.graphml --as-of 2008
+        """
         from evergraph.cli_graph_ops import parse_when
         from evergraph.graph.export import export_graph
         from evergraph.runtime import build_store

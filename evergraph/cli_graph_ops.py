@@ -23,9 +23,9 @@ from evergraph.agents.build import (
     Progress,
     Summary,
     constructor,
-    open_checkpointer,
     order,
 )
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.extract import NOT_TRIPLES, ExtractOptions, Extractor
 from evergraph.config import Settings
 from evergraph.errors import UsageError

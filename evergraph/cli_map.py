@@ -79,6 +79,10 @@ def register_map_commands(
         the paper; extracted relations are kept. Interrupted? Run the same command again: it
         resumes. A paper that keeps failing is recorded in OUT/failures.jsonl and tried again
         by the next run. Then: `evergraph report OUT`.
+
+        Example:
+
+          evergraph map examples/astro/abstracts.jsonl --out astro-map --limit 12
         """
         s = settings(ctx).with_requests(concurrency)
         options = MapOptions(
@@ -121,6 +125,10 @@ def register_map_commands(
         Frequency per period, rising and fading concepts (a trend test, not just counts),
         communities per period and their splits and merges, bridges and hubs; all as of
         --as-of (default: everything).
+
+        Example:
+
+          evergraph report astro-map --period month --since 2007-01 --as-of 2008-12-31
         """
         from evergraph.cli_graph_ops import parse_when
         from evergraph.graph.store.sqlite import SQLiteGraphStore

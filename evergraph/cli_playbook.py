@@ -55,7 +55,12 @@ def register_playbook_commands(
 
     @playbook_app.command("list")
     def list_(ctx: typer.Context) -> None:
-        """The playbooks in the store, with their version, size and sections."""
+        """The playbooks in the store, with their version, size and sections.
+
+        Example:
+
+          evergraph playbook list
+        """
         from evergraph.cli_playbook_ops import list_playbooks, opened
 
         with opened(settings(ctx)) as store:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeRemainingColumn
 
 from evergraph import runtime
 from evergraph.agents.ace_adapt import Adapter, Pass
 from evergraph.agents.ace_graph import AceAgent
 from evergraph.agents.ace_prompts import DEFAULT_SECTIONS
 from evergraph.agents.ace_types import AceSettings
+from evergraph.agents.checkpoints import open_checkpointer
+from evergraph.cli_progress import StepBars
 from evergraph.config import Settings
 from evergraph.errors import UsageError
 from evergraph.evals.ace_results import print_passes, write_results
@@ -145,10 +145,10 @@ def _run(
             checkpoints = settings.home / CHECKPOINTS
             async with (
                 runtime.build_llm(settings) as llm,
-                AsyncSqliteSaver.from_conn_string(str(checkpoints)) as saver,
+                open_checkpointer(checkpoints) as saver,
             ):
                 agent = AceAgent(llm, embedder, settings=ace, judge=judge(kind), checkpointer=saver)
-                with _Bar(out) as progress:
+                with StepBars(out) as progress:
                     adapter = Adapter(
                         agent, kind, store, ground_truth=ground_truth, progress=progress
                     )
@@ -157,32 +157,6 @@ def _run(
         return asyncio.run(go())
     finally:
         store.close()
-
-
-class _Bar:
-    """A rich progress bar with one row per pass, as an `adapt.Progress` callback."""
-
-    def __init__(self, out: Console) -> None:
-        self.bar = Progress(
-            "{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=out,
-        )
-        self.rows: dict[str, TaskID] = {}
-
-    def __enter__(self) -> _Bar:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.bar.__exit__(*exc)
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if label not in self.rows:
-            self.rows[label] = self.bar.add_task(label, total=total)
-        self.bar.update(self.rows[label], completed=done, total=total)
 
 
 def _report(

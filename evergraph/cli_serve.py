@@ -28,6 +28,7 @@ def register_serve_commands(
         help=(
             "Serve the HTTP API (OpenAPI at /openapi.json) and MCP (at /mcp, or --mcp-stdio). "
             "Each namespace is its own store, HOME/namespaces/NAMESPACE.db (not EVERGRAPH_STORE)."
+            "\n\nExamples:\n\n  evergraph serve\n\n  evergraph serve --mcp-stdio"
         ),
         no_args_is_help=False,
     )
@@ -96,7 +97,12 @@ def register_serve_commands(
         namespace: Annotated[str, typer.Argument(help="The namespace the key opens.")],
         label: Annotated[str, typer.Option(help="A note: who or what uses it.")] = "",
     ) -> None:
-        """Make a key; it is shown once (only its hash is stored)."""
+        """Make a key; it is shown once (only its hash is stored).
+
+        Example:
+
+          evergraph serve keys add myapp --label bot
+        """
         ring = _ring(ctx)
         key, token = ring.add(namespace, label=label)
         out.print(f"key {key.id} for namespace {namespace!r}; send it as a bearer token:")
@@ -107,7 +113,12 @@ def register_serve_commands(
         ctx: typer.Context,
         namespace: Annotated[str | None, typer.Argument(help="Only this namespace's.")] = None,
     ) -> None:
-        """The keys (ids, namespaces, labels; never the secrets)."""
+        """The keys (ids, namespaces, labels; never the secrets).
+
+        Example:
+
+          evergraph serve keys list myapp
+        """
         ring = _ring(ctx)
         table = Table()
         for column in ("id", "namespace", "label", "created", "revoked"):
@@ -123,7 +134,13 @@ def register_serve_commands(
     def keys_revoke(
         ctx: typer.Context, key_id: Annotated[str, typer.Argument(help="The key's id.")]
     ) -> None:
-        """Revoke a key; a running server notices at its next request."""
+        """Revoke a key (its ID from `serve keys list`); a running server notices at its next
+        request.
+
+        Example:
+
+          evergraph serve keys revoke ID
+        """
         ring = _ring(ctx)
         key = ring.revoke(key_id)
         out.print(f"revoked key {key.id} of namespace {key.namespace!r}")

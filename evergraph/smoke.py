@@ -91,9 +91,10 @@ def retrieve(store: GraphStore, embedder: Embedder, question: str, k: int = 3) -
 
 
 async def run_smoke(
-    store: GraphStore, embedder: Embedder, llm: LLM, docs: Sequence[Path], question: str, n: int
+    store: GraphStore, embedder: Embedder, llm: LLM, sources: list[Source], question: str, n: int
 ) -> SmokeResult:
-    sources = read_documents(docs)
+    """Store and embed `sources` (from `read_documents`, called first so that a wrong path
+    fails before the embedder loads), retrieve for `question`, ask for `n` answers."""
     n_chunks = store_documents(store, embedder, sources)
     context = retrieve(store, embedder, question)
     prompt = "Context:\n" + "\n\n".join(context) + f"\n\nQuestion: {question}"

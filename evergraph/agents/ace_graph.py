@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 from evergraph.agents.ace_prompts import (
@@ -40,6 +39,7 @@ from evergraph.agents.ace_prompts import (
 )
 from evergraph.agents.ace_types import AceSettings, Feedback, Step
 from evergraph.agents.calls import NodeCall
+from evergraph.agents.checkpoints import memory_checkpointer
 from evergraph.embed.base import Embedder
 from evergraph.llm.base import LLM, Usage
 from evergraph.playbooks.apply import DeltaResult, apply_deltas
@@ -96,7 +96,7 @@ class AceAgent:
         self._call = NodeCall(llm, self.settings.temperature)
         self.judge = judge
         self.clock = clock
-        self._graph = self.graph(checkpointer or InMemorySaver())
+        self._graph = self.graph(checkpointer or memory_checkpointer())
 
     def render(
         self, playbook: Playbook, task: str, *, budget: int | None = None

@@ -28,14 +28,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from pydantic import BaseModel, Field
 
@@ -209,12 +206,6 @@ def job_id(documents: Sequence[Document], extractor: Extractor) -> str:
         repr((o.samples, o.rules, o.max_tokens)),
         *(d.source_id for d in documents),
     )
-
-
-def open_checkpointer(path: Path) -> AbstractAsyncContextManager[AsyncSqliteSaver]:
-    """The SQLite checkpointer at `path` (created on first use)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return AsyncSqliteSaver.from_conn_string(str(path))
 
 
 class Builder:

@@ -23,8 +23,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ MODES: dict[str, frozenset[Mode]] = {
     "hybrid+graph": frozenset(Mode),
 }
 K_VALUES = (2, 5)
+Progress = Callable[[str, int, int], None]  # a phase's label, its steps done, their total
 NO_GRAPH = (
     "n/a: the store has no facts (text-only corpus); run with --graph to have the LLM build "
     "a graph over the corpus first"
@@ -73,9 +75,11 @@ def open_corpus(
     name: str,
     embedder: Embedder,
     graph: GraphBuild | None = None,
+    progress: Progress | None = None,
 ) -> SQLiteGraphStore:
     """A store holding exactly these passages, one file per distinct corpus and embedder (and
-    graph build: `multihop_graph.py`), kept for the next run with its embeddings and graph."""
+    graph build: `multihop_graph.py`), kept for the next run with its embeddings and graph;
+    `progress` hears the indexing as "indexing NAME"."""
     digest = content_id(embedder.name, *sorted(p.chunk_id for p in passages))[:10]
     suffix = f"-graph-{graph.tag}" if graph else ""
     store = SQLiteGraphStore(store_dir / f"{name}-{digest}{suffix}.db")
@@ -85,7 +89,8 @@ def open_corpus(
             asyncio.run(
                 build_graph(store, passages, graph, embedder=embedder, checkpoints=checkpoints)
             )
-        index_passages(store, embedder, passages)
+        report = partial(progress, f"indexing {name}") if progress else None
+        index_passages(store, embedder, passages, progress=report)
     except BaseException:
         store.close()
         raise
@@ -162,6 +167,7 @@ class _Asker:
     settings: LoopSettings
     journal: LoopJournal
     concurrency: int = 1
+    progress: Progress | None = None
 
     async def items(
         self,
@@ -227,7 +233,11 @@ class _Asker:
         titles = {p.chunk_id: p.title for item in [*everything, *twins] for p in item.passages}
         contrast_rows = {item.id: _row(item, titles) for item in chosen}
         with open_corpus(
-            passages, store_dir=store_dir, name=path.stem, embedder=self.embedder
+            passages,
+            store_dir=store_dir,
+            name=path.stem,
+            embedder=self.embedder,
+            progress=self.progress,
         ) as store:
             await self.items(chosen, store, contrast_rows, titles)
         return contrast_rows, {
@@ -254,6 +264,7 @@ def run_multihop_eval(
     loop: LoopSettings | None = None,
     graph: GraphBuild | None = None,
     concurrency: int = 1,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Evaluate retrieval (and with `llm`, the EvidenceLoop) on the first `limit` items of a
     HotpotQA/MuSiQue-format JSONL file; the scores, also written to `out_dir`.
@@ -267,6 +278,8 @@ def run_multihop_eval(
     `contrast` is a file of unanswerable twins (`derived_from`, `removed_supporting_idx`, as
     DERIVED_musique_unanswerable_100.jsonl): with an LLM, the twins of the evaluated items
     are asked too, over a corpus of that file's paragraphs without any removed paragraph.
+
+    `progress` hears the indexing of each corpus, labelled "indexing STEM".
     """
     unknown = set(modes) - set(MODES)
     if unknown:
@@ -285,7 +298,12 @@ def run_multihop_eval(
     }
     started = time.perf_counter()
     with open_corpus(
-        passages, store_dir=store_dir, name=path.stem, embedder=embedder, graph=graph
+        passages,
+        store_dir=store_dir,
+        name=path.stem,
+        embedder=embedder,
+        graph=graph,
+        progress=progress,
     ) as store:
         scores["store"] = store.location
         scores["index_seconds"] = round(time.perf_counter() - started, 1)
@@ -316,7 +334,7 @@ def run_multihop_eval(
             )
             if journal.resumed:
                 log.info("resuming: %d questions answered by an interrupted run", journal.resumed)
-            asker = _Asker(embedder, llm, settings, journal, concurrency)
+            asker = _Asker(embedder, llm, settings, journal, concurrency, progress)
             contrast_rows, contrast_info = asyncio.run(
                 asker.everything(chosen, store, rows, titles, contrast, items, store_dir)
             )

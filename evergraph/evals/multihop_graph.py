@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from evergraph.agents.build import Builder, Progress, Summary, constructor, open_checkpointer
+from evergraph.agents.build import Builder, Progress, Summary, constructor
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.embed.base import Embedder
 from evergraph.graph.models import Chunk, Source, content_id

@@ -27,9 +27,9 @@ from evergraph.agents.build import (
     Item,
     Progress,
     Summary,
-    open_checkpointer,
     order,
 )
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.errors import UnreachableError, UsageError
 from evergraph.graph.candidates import DocumentExtraction

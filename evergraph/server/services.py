@@ -8,7 +8,8 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from evergraph.agents.build import Builder, Totals, constructor, open_checkpointer
+from evergraph.agents.build import Builder, Totals, constructor
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.evidence_types import LoopSettings
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.config import Settings

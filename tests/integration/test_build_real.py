@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from evergraph.agents.build import Builder, Summary, constructor, open_checkpointer
+from evergraph.agents.build import Builder, Summary, constructor
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.graph.ingest import read_documents

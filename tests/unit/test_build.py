@@ -18,9 +18,9 @@ from evergraph.agents.build import (
     Progress,
     Summary,
     constructor,
-    open_checkpointer,
     order,
 )
+from evergraph.agents.checkpoints import open_checkpointer
 from evergraph.agents.extract import ExtractOptions, Extractor
 from evergraph.agents.extract_rules import ChunkOut
 from evergraph.embed.testing import HashingEmbedder

@@ -1,4 +1,5 @@
-"""The CLI as a user meets it: a real process, one clear message per mistake, no traceback."""
+"""The CLI as a user meets it: a real process, one clear message per mistake, no traceback
+(in this process where a client must be swapped for a fake)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
+from typer.core import TyperGroup
+from typer.testing import CliRunner
+
+from evergraph import cli, runtime
+
+
+def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
+    """Run `evergraph ARGS` in this process (so the scripted model can be swapped in)."""
+    monkeypatch.setattr(sys, "argv", ["evergraph", *args])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    return int(done.value.code or 0)
 
 from tests.unit.server_fixtures import free_port, services
 
@@ -35,6 +49,25 @@ def test_help_teaches_every_command(tmp_path: Path) -> None:
         assert command in r.stdout
     model = run("model", "--help", home=tmp_path)
     assert all(c in model.stdout for c in ("serve", "stop", "status", "pull"))
+
+
+def commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The command lines a user can run: every command, and every group that runs on its own."""
+    if not isinstance(command, TyperGroup):
+        return [path]
+    runs = [path] if path and command.invoke_without_command else []
+    subs = command.commands.items()
+    return runs + [p for name, sub in subs for p in commands(sub, (*path, name))]
+
+
+def test_every_command_help_shows_an_example() -> None:
+    lines = commands(typer.main.get_command(cli.app))
+    assert ("serve",) in lines and ("serve", "keys", "revoke") in lines
+    for line in lines:
+        shown = CliRunner().invoke(cli.app, [*line, "--help"])
+        assert shown.exit_code == 0, line
+        example = f"evergraph {' '.join(line)}"
+        assert "Example" in shown.output and example in shown.output, line
 
 
 def test_stats_on_a_fresh_store(tmp_path: Path) -> None:
@@ -86,6 +119,19 @@ def test_missing_documents_for_smoke(tmp_path: Path) -> None:
         env={"EVERGRAPH_LLM__BASE_URL": "http://127.0.0.1:9/v1"},
     )
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_smoke_checks_its_paths_before_loading_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def slow(settings: object) -> None:
+        raise AssertionError("built a client (the embedder takes seconds) before the paths")
+
+    monkeypatch.setenv("EVERGRAPH_HOME", str(tmp_path))
+    for build in ("build_embedder", "build_llm", "build_store"):
+        monkeypatch.setattr(runtime, build, slow)
+    assert main(monkeypatch, "smoke", str(tmp_path / "typo.md")) == 2
+    assert "typo.md does not exist" in capsys.readouterr().err
 
 
 def test_store_copy_between_sqlite_files(tmp_path: Path) -> None:

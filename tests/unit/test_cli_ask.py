@@ -6,21 +6,20 @@ where the CLI builds its clients."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from evergraph import cli, runtime
+from evergraph import runtime
 from evergraph.cli_ask import EvalMode
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.evals.multihop import MODES
 from evergraph.graph.store.sqlite import SQLiteGraphStore
 from evergraph.llm.testing import ScriptedLLM
 from evergraph.retrieval.index import index_passages
-from tests.unit.test_cli import run
+from tests.unit.test_cli import main, run
 from tests.unit.test_cli_graph import flat
 from tests.unit.test_eval_multihop import files  # noqa: F401  (a fixture)
 from tests.unit.test_eval_multihop import model as eval_model
@@ -60,14 +59,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with SQLiteGraphStore(tmp_path / "evergraph.db") as store:
         index_passages(store, EMBEDDER, PASSAGES)
     yield tmp_path
-
-
-def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    """Run `evergraph ARGS` in this process (so the scripted model can be swapped in)."""
-    monkeypatch.setattr(sys, "argv", ["evergraph", *args])
-    with pytest.raises(SystemExit) as done:
-        cli.main()
-    return int(done.value.code or 0)
 
 
 def serve(monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any]) -> ScriptedLLM:
@@ -180,6 +171,8 @@ def test_eval_multihop_with_the_loop_and_contrast_twins(
     assert code == 0
     printed = flat(capsys.readouterr().out)
     assert "recall@1" in printed and "recall@2" in printed and "n/a" in printed
+    # the indexing bar, in its final state (no TTY: rich draws it once, at the end)
+    assert "indexing answerable" in printed and "3/3" in printed
     assert "answer_em 1.000" in printed and "refused_unanswerable 1.000" in printed
     scores = json.loads((out_dir / "answerable.scores.json").read_text())
     assert list(scores["retrieval"]) == list(MODES)

@@ -127,6 +127,23 @@ def test_harness_scores_retrieval_the_loop_and_refusal(
     assert saved["loop"] == loop
 
 
+def test_indexing_reports_progress_per_corpus(files: tuple[Path, Path], tmp_path: Path) -> None:
+    """Indexing a real corpus takes a minute: each corpus indexed reports passages done."""
+    answerable, contrast = files
+    calls: list[tuple[str, int, int]] = []
+    run_multihop_eval(
+        answerable,
+        store_dir=tmp_path / "stores",
+        embedder=HashingEmbedder(64),
+        llm=ScriptedLLM([model] * 60, max_retries=0),
+        out_dir=tmp_path / "out",
+        contrast=contrast,
+        progress=lambda label, done, total: calls.append((label, done, total)),
+    )
+    assert calls[0] == ("indexing answerable", 0, 3) and calls[-1] == ("indexing contrast", 2, 2)
+    assert ("indexing answerable", 3, 3) in calls
+
+
 def test_an_interrupted_eval_resumes_without_asking_again(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:
