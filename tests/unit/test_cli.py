@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from evergraph import cli, runtime
+from tests.unit.server_fixtures import free_port, services
 
 
 def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -23,8 +24,6 @@ def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
     with pytest.raises(SystemExit) as done:
         cli.main()
     return int(done.value.code or 0)
-
-from tests.unit.server_fixtures import free_port, services
 
 
 def run(
