@@ -24,6 +24,7 @@ def main(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
         cli.main()
     return int(done.value.code or 0)
 
+
 from tests.unit.server_fixtures import free_port, services
 
 
