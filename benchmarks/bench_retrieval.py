@@ -218,7 +218,10 @@ def main() -> None:
             "hybrid bm25+dense+titles": mode(
                 frozenset({Mode.BM25, Mode.DENSE, Mode.NAMED, Mode.TITLES})
             ),
-            "hybrid bm25+dense+titles+graph": mode(ALL_MODES),
+            "hybrid bm25+dense+titles+bridge": mode(
+                frozenset({Mode.BM25, Mode.DENSE, Mode.NAMED, Mode.TITLES, Mode.BRIDGE})
+            ),
+            "hybrid, all (+graph)": mode(ALL_MODES),
         }
         base = None
         load = os.getloadavg()[0]

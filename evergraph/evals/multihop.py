@@ -57,7 +57,7 @@ MODES: dict[str, frozenset[Mode]] = {
     "bm25": frozenset({Mode.BM25}),
     "dense": frozenset({Mode.DENSE}),
     "bm25+dense": frozenset({Mode.BM25, Mode.DENSE}),
-    "hybrid": frozenset({Mode.BM25, Mode.DENSE, Mode.NAMED, Mode.TITLES}),
+    "hybrid": frozenset({Mode.BM25, Mode.DENSE, Mode.NAMED, Mode.TITLES, Mode.BRIDGE}),
     "hybrid+graph": frozenset(Mode),
 }
 K_VALUES = (2, 5)

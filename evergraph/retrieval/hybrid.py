@@ -15,7 +15,8 @@ Two rankings come from document titles: `named`, the documents whose titles the 
 or Third Eye Blind?" both bands' articles deserve a vote of their own over the albums that
 share their words), and `titles`, those named by the best passages of a first fusion of the
 other retrievers (the second hop of a question is often a document its first hop's passage
-names and the question does not).
+names and the question does not). Bridge rankings (`bridge.py`) guess that second hop among
+the names the best passages give when no title settles it, below the first ranking's best.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import TypeVar
 from evergraph.embed.base import Embedder
 from evergraph.graph.models import Chunk
 from evergraph.graph.store.base import GraphStore
+from evergraph.retrieval.bridge import BridgeOptions, bridge_names, bridge_query
 from evergraph.retrieval.graph_walk import GraphOptions, graph_search
-from evergraph.retrieval.text import content_query
+from evergraph.retrieval.text import content_query, names_any
 from evergraph.retrieval.titles import TitleIndex
 
 K = TypeVar("K", bound=Hashable)
@@ -54,6 +56,7 @@ class Mode(StrEnum):
     DENSE = "dense"
     NAMED = "named"  # documents whose titles the query names
     TITLES = "titles"  # documents whose titles the best passages name
+    BRIDGE = "bridge"  # passages writing a name the best passages give, searched densely
     GRAPH = "graph"
 
 
@@ -79,6 +82,7 @@ class HybridOptions:
         )
     )
     graph: GraphOptions = field(default_factory=GraphOptions)
+    bridge: BridgeOptions = field(default_factory=BridgeOptions)
     link_from: int = 3  # best passages of the first fusion whose named titles are followed
     max_names: int = 5  # titles linked per query (a full-text search each, unless found)
     name_depth: int = 20  # full-text hits searched for a chunk of a named document
@@ -160,10 +164,12 @@ class HybridRetriever:
             sources = {c.source_id for c in chunks.values()} | {s for s, _ in quotes.values()}
             skip |= self._published_after(sources, as_of, chunks, quotes)
         rankings = {m: [c for c in r if c not in skip] for m, r in rankings.items()}
-        fused = rrf(rankings, k=self.options.rrf_k, weights=self.options.weights)[:k]
+        fused = rrf(rankings, k=self.options.rrf_k, weights=self.options.weights)
+        if Mode.BRIDGE in modes:
+            fused, rankings[Mode.BRIDGE] = self._bridged(query, fused, chunks, skip, as_of)
         positions = {m: {c: i for i, c in enumerate(r, start=1)} for m, r in rankings.items()}
         hits = []
-        for chunk_id, score in fused:
+        for chunk_id, score in fused[:k]:
             if chunk_id in chunks:
                 source_id, text = chunks[chunk_id].source_id, chunks[chunk_id].text
             else:
@@ -171,6 +177,43 @@ class HybridRetriever:
             ranks = {m: p[chunk_id] for m, p in positions.items() if chunk_id in p}
             hits.append(Hit(chunk_id, source_id, text, score, ranks))
         return hits
+
+    def _bridged(
+        self,
+        query: str,
+        fused: list[tuple[str, float]],
+        chunks: dict[str, Chunk],
+        skip: set[str],
+        as_of: datetime | None,
+    ) -> tuple[list[tuple[str, float]], list[str]]:
+        """`fused` fused again with the bridge rankings, its first `keep` hits kept first (so
+        scores there can rise down the list), and the bridge hits, best guess first."""
+        opts = self.options.bridge
+        first = [c for c, _ in fused if c in chunks][: opts.passages]
+        texts = [chunks[c].text for c in first]
+        guesses = bridge_names(query, texts, limit=opts.names)
+        if not guesses:
+            return fused, []
+        vectors = self.embedder.embed([bridge_query(n, query, texts) for n in guesses])
+        found: dict[int, list[str]] = {}
+        for i, (name, vector) in enumerate(zip(guesses, vectors, strict=True), start=1):
+            hits = self.store.search_chunks_vector(vector.tolist(), k=opts.depth)
+            named = [(c, s) for c, s in hits if names_any(c.text, [name])]
+            kept = self._keep(named, chunks)
+            found[i] = [c for c in kept if c not in skip and c not in first][: opts.hits]
+        if as_of is not None:
+            new = {chunks[c].source_id for ranked in found.values() for c in ranked}
+            late = self._published_after(new, as_of, chunks, {})
+            found = {i: [c for c in r if c not in late] for i, r in found.items()}
+        ranked = [c for c, _ in fused]
+        head = ranked[: opts.keep]
+        rankings = {0: ranked} | found
+        weights = {0: 1.0} | {i: opts.weight / i for i in found}
+        scores = dict(rrf(rankings, k=self.options.rrf_k, weights=weights))
+        order = list(dict.fromkeys([*head, *scores]))
+        return [(c, scores[c]) for c in order], list(
+            dict.fromkeys(c for r in found.values() for c in r)
+        )
 
     def titles(self) -> TitleIndex:
         """The store's titles, read on first use: a retriever sees the documents that were

@@ -14,6 +14,7 @@ import pytest
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.graph.models import Entity, Evidence, Fact, Source
 from evergraph.graph.store.sqlite import SQLiteGraphStore
+from evergraph.retrieval.bridge import bridge_names, bridge_query
 from evergraph.retrieval.graph_walk import (
     GraphOptions,
     graph_search,
@@ -507,3 +508,45 @@ def test_title_links_reach_the_document_the_first_passage_names(tmp_path: Path) 
         assert ranks[chunk["Mark Bowden"]] == {Mode.TITLES: 1}
         assert linked[0].chunk_id == chunk["Killing Pablo"]
         assert retriever.search(question, k=3, as_of=datetime(1999, 1, 1)) == []  # filtered too
+
+
+SHREK = "Who is the spouse of the actress who played the fairy godmother in Shrek 2?"
+FILM = (
+    "Andrew Adamson directed Shrek 2 for DreamWorks. "
+    "The fairy godmother was played by Jennifer Saunders."
+)
+
+
+def test_the_bridge_is_guessed_from_the_sentence_that_answers_the_question() -> None:
+    other = "Antonio Banderas voiced Puss in Boots in Shrek 2."
+    assert bridge_names(SHREK, [FILM, other], limit=3) == [
+        "Jennifer Saunders",  # in the sentence sharing fairy, godmother, played
+        "Andrew Adamson",  # "Shrek 2" is said by the question, so it is no guess
+        "DreamWorks",
+    ]
+    assert bridge_names(SHREK, [FILM, other], limit=1) == ["Jennifer Saunders"]
+    assert bridge_names(SHREK, [], limit=3) == []
+    # what the question asks of the bridge, without what the first passage answers
+    assert bridge_query("Jennifer Saunders", SHREK, [FILM]) == "Jennifer Saunders spouse actress"
+
+
+def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
+    tmp_path: Path,
+) -> None:
+    passages = [
+        Passage("Shrek 2", FILM),
+        Passage("Mirrorball", "Mirrorball is a pilot with Jennifer Saunders and her spouse."),
+        *(
+            Passage(f"Fairy {n}", f"Fairy godmother {n}, played by an actress and spouse in Shrek.")
+            for n in range(3, 9)
+        ),
+    ]
+    with searching(tmp_path / "shrek.db", passages) as (retriever, chunk):
+        plain = retriever.search(SHREK, k=4, modes={Mode.BM25, Mode.DENSE})
+        assert chunk["Mirrorball"] not in [h.chunk_id for h in plain]
+        bridged = retriever.search(SHREK, k=4, modes={Mode.BM25, Mode.DENSE, Mode.BRIDGE})
+        assert [h.chunk_id for h in bridged[:3]] == [h.chunk_id for h in plain[:3]]  # kept
+        assert bridged[3].chunk_id == chunk["Mirrorball"]
+        assert bridged[3].ranks[Mode.BRIDGE] == 1  # BM25 and dense rank it 8th of 8
+        late = retriever.search(SHREK, k=4, modes={Mode.BRIDGE}, as_of=datetime(1999, 1, 1))
+        assert late == []
