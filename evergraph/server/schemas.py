@@ -20,6 +20,9 @@ from evergraph.retrieval.hybrid import Hit, Mode
 MAX_TEXT = 200_000  # characters in one document
 MAX_DOCUMENTS = 500  # documents in one request
 MAX_QUERY = 2_000
+# Some text that is not blank: declared in the schema, so that clients (and schemathesis) know a
+# blank query is refused instead of finding out from a 400.
+NOT_BLANK = r"\S"
 MAX_PREDICATE = 200
 MAX_JOB_ID = 64
 
@@ -106,7 +109,7 @@ class FactsResponse(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    query: str = Field(min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)
     k: int = Field(10, ge=1, le=100)
     as_of: datetime | None = None
     modes: list[Mode] | None = Field(None, min_length=1)  # default: all
@@ -117,7 +120,7 @@ class SearchResponse(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=MAX_QUERY)
+    question: str = Field(min_length=1, max_length=MAX_QUERY, pattern=NOT_BLANK)
     as_of: datetime | None = None
     max_rounds: int | None = Field(None, ge=1, le=8)  # retrieve-read rounds; default: 4
 
