@@ -21,6 +21,7 @@ the names the best passages give when no title settles it, below the first ranki
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,7 +69,7 @@ class Hit:
     chunk_id: str
     source_id: str
     text: str  # the chunk's text; for a chunk only the graph found, its evidence quotes
-    score: float  # fused RRF score
+    score: float  # fused RRF score, capped by the hit before (bridge hits stay below the first)
     ranks: Mapping[Mode, int]  # 1-based rank in each retriever that found it
 
 
@@ -186,8 +187,9 @@ class HybridRetriever:
         skip: set[str],
         as_of: datetime | None,
     ) -> tuple[list[tuple[str, float]], list[str]]:
-        """`fused` fused again with the bridge rankings, its first `keep` hits kept first (so
-        scores there can rise down the list), and the bridge hits, best guess first."""
+        """`fused` fused again with the bridge rankings, its first `keep` hits kept first (a
+        hit's score is capped by the one before it, so scores never rise down the list), and
+        the bridge hits, best guess first."""
         opts = self.options.bridge
         first = [c for c, _ in fused if c in chunks][: opts.passages]
         texts = [chunks[c].text for c in first]
@@ -211,9 +213,9 @@ class HybridRetriever:
         weights = {0: 1.0} | {i: opts.weight / i for i in found}
         scores = dict(rrf(rankings, k=self.options.rrf_k, weights=weights))
         order = list(dict.fromkeys([*head, *scores]))
-        return [(c, scores[c]) for c in order], list(
-            dict.fromkeys(c for r in found.values() for c in r)
-        )
+        capped = list(itertools.accumulate((scores[c] for c in order), min))
+        bridged = list(dict.fromkeys(c for r in found.values() for c in r))
+        return list(zip(order, capped, strict=True)), bridged
 
     def titles(self) -> TitleIndex:
         """The store's titles, read on first use: a retriever sees the documents that were

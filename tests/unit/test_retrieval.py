@@ -548,5 +548,8 @@ def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
         assert [h.chunk_id for h in bridged[:3]] == [h.chunk_id for h in plain[:3]]  # kept
         assert bridged[3].chunk_id == chunk["Mirrorball"]
         assert bridged[3].ranks[Mode.BRIDGE] == 1  # BM25 and dense rank it 8th of 8
+        assert bridged[3].score > 0 and [h.score for h in bridged] == sorted(
+            (h.score for h in bridged), reverse=True
+        )  # it would outscore the hits kept above it: capped at theirs
         late = retriever.search(SHREK, k=4, modes={Mode.BRIDGE}, as_of=datetime(1999, 1, 1))
         assert late == []
