@@ -58,9 +58,9 @@ def bridge_names(question: str, passages: Sequence[str], *, limit: int) -> list[
     return sorted(scores, key=lambda n: -scores[n])[:limit]  # stable: first seen wins ties
 
 
-def bridge_query(name: str, question: str, passages: Sequence[str]) -> str:
-    """The name with the question's words that the first passages do not contain: what the
+def bridge_queries(guesses: Sequence[str], question: str, passages: Sequence[str]) -> list[str]:
+    """Each guess with the question's words that the first passages do not contain: what the
     question asks about the bridge."""
-    known = set().union(*map(_content, passages))
-    rest = [w for w in words(question) if w.lower() not in known | STOPWORDS]
-    return " ".join([name, *rest])
+    known = set().union(STOPWORDS, *map(_content, passages))
+    rest = [w for w in words(question) if w.lower() not in known]
+    return [" ".join([name, *rest]) for name in guesses]

@@ -31,7 +31,7 @@ from typing import TypeVar
 from evergraph.embed.base import Embedder
 from evergraph.graph.models import Chunk
 from evergraph.graph.store.base import GraphStore
-from evergraph.retrieval.bridge import BridgeOptions, bridge_names, bridge_query
+from evergraph.retrieval.bridge import BridgeOptions, bridge_names, bridge_queries
 from evergraph.retrieval.graph_walk import GraphOptions, graph_search
 from evergraph.retrieval.text import content_query, names_any
 from evergraph.retrieval.titles import TitleIndex
@@ -196,7 +196,7 @@ class HybridRetriever:
         guesses = bridge_names(query, texts, limit=opts.names)
         if not guesses:
             return fused, []
-        vectors = self.embedder.embed([bridge_query(n, query, texts) for n in guesses])
+        vectors = self.embedder.embed(bridge_queries(guesses, query, texts))
         found: dict[int, list[str]] = {}
         for i, (name, vector) in enumerate(zip(guesses, vectors, strict=True), start=1):
             hits = self.store.search_chunks_vector(vector.tolist(), k=opts.depth)

@@ -14,7 +14,7 @@ import pytest
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.graph.models import Entity, Evidence, Fact, Source
 from evergraph.graph.store.sqlite import SQLiteGraphStore
-from evergraph.retrieval.bridge import bridge_names, bridge_query
+from evergraph.retrieval.bridge import bridge_names, bridge_queries
 from evergraph.retrieval.graph_walk import (
     GraphOptions,
     graph_search,
@@ -527,7 +527,9 @@ def test_the_bridge_is_guessed_from_the_sentence_that_answers_the_question() -> 
     assert bridge_names(SHREK, [FILM, other], limit=1) == ["Jennifer Saunders"]
     assert bridge_names(SHREK, [], limit=3) == []
     # what the question asks of the bridge, without what the first passage answers
-    assert bridge_query("Jennifer Saunders", SHREK, [FILM]) == "Jennifer Saunders spouse actress"
+    assert bridge_queries(["Jennifer Saunders"], SHREK, [FILM]) == [
+        "Jennifer Saunders spouse actress"
+    ]
 
 
 def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
