@@ -532,6 +532,22 @@ def test_the_bridge_is_guessed_from_the_sentence_that_answers_the_question() -> 
     ]
 
 
+def test_dates_sentence_openers_and_demonyms_are_no_bridge_guesses() -> None:
+    grit = (
+        "Directed by Ethan Coen, True Grit is a 2010 American Revisionist Western. "
+        "Released on December 22, the film stars the American actor Jeff Bridges. "
+        "Water scenes were shot in Texas, where the water was cold."
+    )
+    guesses = bridge_names("Who did the star of True Grit play?", [grit], limit=10)
+    assert guesses == [
+        "Ethan Coen",
+        "American Revisionist Western",  # without its year
+        "Jeff Bridges",
+        "Texas",
+    ]  # not "Directed" (opens a sentence), "December 22", "American" (before "actor"),
+    # "Water" (the passage writes "water"), nor "True Grit" (the question says it)
+
+
 def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
     tmp_path: Path,
 ) -> None:
