@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 import evergraph
 from evergraph.server import (
@@ -16,6 +17,7 @@ from evergraph.server import (
     routes_health,
     routes_playbooks,
 )
+from evergraph.server.deps import Keyed
 from evergraph.server.hosts import LoopbackHosts
 from evergraph.server.limits import BodyLimit
 from evergraph.server.mcp import build_mcp
@@ -81,7 +83,9 @@ def create_app(services: Services) -> FastAPI:
     errors.install(app)
     for module in (routes_graph, routes_ask, routes_playbooks, routes_health, routes_docs):
         app.include_router(module.router)
-    app.router.routes.extend(mcp_http.routes)
+    (route,) = mcp_http.routes  # the SDK's one route, at MCP_PATH
+    assert isinstance(route, Route)
+    app.router.routes.append(Route(MCP_PATH, Keyed(route.endpoint, services), name=route.name))
     app.add_middleware(BodyLimit, limit=services.options.max_body)
     if is_loopback(services.options.host):
         app.add_middleware(LoopbackHosts)

@@ -2,7 +2,8 @@
 
 The namespace is the path segment `/v1/namespaces/{namespace}/...`; the key, if the server
 requires keys, is `Authorization: Bearer <key>` and must have been made for that namespace.
-Metrics and the API's schema and docs take any namespace's key; liveness and readiness none.
+Metrics, the API's schema and docs, and every request to MCP at /mcp take any namespace's key;
+liveness and readiness none.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from evergraph.server.services import Services
 from evergraph.server.tenancy import NAMESPACE_PATTERN, Tenant
@@ -51,6 +53,22 @@ def admitted(
 ) -> None:
     """Guards the routes outside namespaces that need a key whenever namespaced ones do."""
     svc.admit(bearer, client_of(request))
+
+
+class Keyed:
+    """An ASGI app that FastAPI's dependencies do not reach (MCP at /mcp) behind the key check,
+    so that even its listing requests need a key whenever namespaced routes do. The error
+    reaches the app's handlers: the same 401 (or 429 for guessing). Only the key is checked:
+    each tool call is throttled per key by `Services.authorize` already."""
+
+    def __init__(self, app: ASGIApp, svc: Services) -> None:
+        self.app = app
+        self.svc = svc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        self.svc.authenticate(token(await _bearer(request)), client_of(request))
+        await self.app(scope, receive, send)
 
 
 ServicesDep = Annotated[Services, Depends(services)]

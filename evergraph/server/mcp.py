@@ -1,7 +1,8 @@
 """The MCP server (official `mcp` SDK, v2: `MCPServer`): the HTTP API's operations as tools.
 
 Every tool names its namespace. Over streamable HTTP (mounted at /mcp by `app.create_app`) the
-caller's key comes in the Authorization header and the HTTP API's policy applies unchanged.
+caller's key comes in the Authorization header and the HTTP API's policy applies unchanged
+(`deps.Keyed` checks it on every request there; each tool checks its namespace).
 Over stdio (or the SDK's in-process client) the caller is the local user who started the
 process, as with the CLI: there is no header, and no key is asked for.
 """

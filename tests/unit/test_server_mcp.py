@@ -1,5 +1,5 @@
 """The MCP server: every tool through the SDK's in-process client, and over streamable HTTP
-on a real server with keys (a key for another namespace gets an error result)."""
+on a real server with keys (a key for another namespace gets an error result, no key a 401)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,18 @@ from evergraph.server.mcp import build_mcp
 from evergraph.server.services import Services
 from tests.unit.server_fixtures import doc, running, services
 
+RPC = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"},
+    },
+}
+LIST_TOOLS = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 TOOLS = {
     "add_documents",
     "job_status",
@@ -130,10 +142,6 @@ async def over_http(url: str, key: str, other: str) -> None:
             "add_documents", {"namespace": "alice", "documents": [doc(3)]}
         )
         assert written.is_error
-    anonymous = httpx2.AsyncClient(timeout=60)
-    async with Client(streamable_http_client(f"{url}/mcp", http_client=anonymous)) as client:
-        refused = await client.call_tool("search", {"namespace": "alice", "query": "galaxy"})
-        assert refused.is_error and "requires an API key" in str(refused.content)
 
 
 def test_tools_over_streamable_http_with_keys(tmp_path: Path) -> None:
@@ -148,18 +156,19 @@ def test_tools_over_streamable_http_with_keys(tmp_path: Path) -> None:
 
 async def guess_then_use(url: str, key: str) -> tuple[str, str]:
     """Key guesses over MCP from 127.0.0.2, then a valid key over MCP from 127.0.0.1."""
-    guesser = httpx2.AsyncClient(
-        headers={"Authorization": "Bearer eg_000000000000_guess"},
-        transport=httpx2.AsyncHTTPTransport(local_address="127.0.0.2"),
+    guesser = httpx2.Client(
+        headers=RPC | {"Authorization": "Bearer eg_000000000000_guess"},
+        transport=httpx2.HTTPTransport(local_address="127.0.0.2"),
         timeout=60,
     )
-    async with Client(streamable_http_client(f"{url}/mcp", http_client=guesser)) as client:
+    with guesser:
         for _ in range(3):
-            guessed = await client.call_tool("list_playbooks", {"namespace": "app"})
+            guessed = guesser.post(f"{url}/mcp", json=INITIALIZE)
     owner = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60)
     async with Client(streamable_http_client(f"{url}/mcp", http_client=owner)) as client:
         used = await client.call_tool("list_playbooks", {"namespace": "app"})
-    return str(guessed.content), str(used.content)
+    assert guessed.status_code == 429
+    return guessed.json()["error"], str(used.content)
 
 
 def test_a_client_guessing_keys_over_mcp_does_not_lock_out_the_others(tmp_path: Path) -> None:
@@ -169,3 +178,36 @@ def test_a_client_guessing_keys_over_mcp_does_not_lock_out_the_others(tmp_path: 
         guessed, used = asyncio.run(guess_then_use(url, key))
     assert "too many requests with invalid keys" in guessed
     assert '"names": []' in used, used
+
+
+async def listed_tools(url: str, key: str | None) -> set[str]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    http = httpx2.AsyncClient(headers=headers, timeout=60)
+    async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+        return {t.name for t in (await client.list_tools()).tools}
+
+
+def test_mcp_needs_a_key_for_every_request_when_the_api_does(tmp_path: Path) -> None:
+    """Only tool calls checked the key: without one, /mcp still answered `initialize` and
+    `tools/list` on a server that requires keys. Now every request there gets the namespaced
+    routes' 401; a server without keys still answers anyone (on loopback)."""
+    _, key = KeyRing(tmp_path / KEY_FILE).add("app")
+    with running(tmp_path) as (url, _):
+        namespaced = httpx2.get(f"{url}/v1/namespaces/app/playbooks")
+        anonymous = [
+            httpx2.post(f"{url}/mcp", json=m, headers=RPC) for m in (INITIALIZE, LIST_TOOLS)
+        ]
+        forged = {"Authorization": "Bearer eg_000000000000_forged"}
+        bad_key = httpx2.post(f"{url}/mcp", json=INITIALIZE, headers=RPC | forged)
+        keyed = asyncio.run(listed_tools(url, key))
+        health = [httpx2.get(url + path).status_code for path in ("/healthz", "/readyz")]
+    assert namespaced.status_code == 401
+    for response in anonymous:
+        assert response.status_code == 401, response.text
+        assert response.json() == namespaced.json()
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert bad_key.status_code == 401 and "not valid" in bad_key.json()["error"]
+    assert keyed == TOOLS
+    assert health == [200, 200]
+    with running(tmp_path / "open") as (url, _):
+        assert asyncio.run(listed_tools(url, None)) == TOOLS
