@@ -16,7 +16,8 @@ or Third Eye Blind?" both bands' articles deserve a vote of their own over the a
 share their words), and `titles`, those named by the best passages of a first fusion of the
 other retrievers (the second hop of a question is often a document its first hop's passage
 names and the question does not). Bridge rankings (`bridge.py`) guess that second hop among
-the names the best passages give when no title settles it, below the first ranking's best.
+the names the best passages give when no title settles it, below the first ranking's best;
+a question comparing what it names has no second hop and gets none.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from typing import TypeVar
 from evergraph.embed.base import Embedder
 from evergraph.graph.models import Chunk
 from evergraph.graph.store.base import GraphStore
-from evergraph.retrieval.bridge import BridgeOptions, bridge_names, bridge_queries
+from evergraph.retrieval.bridge import BridgeOptions, bridge_names, bridge_queries, name_forms
 from evergraph.retrieval.graph_walk import GraphOptions, graph_search
-from evergraph.retrieval.text import content_query, names_any
+from evergraph.retrieval.text import compares, content_query, names_any
 from evergraph.retrieval.titles import TitleIndex
 
 K = TypeVar("K", bound=Hashable)
@@ -193,14 +194,14 @@ class HybridRetriever:
         opts = self.options.bridge
         first = [c for c, _ in fused if c in chunks][: opts.passages]
         texts = [chunks[c].text for c in first]
-        guesses = bridge_names(query, texts, limit=opts.names)
+        guesses = [] if compares(query) else bridge_names(query, texts, limit=opts.names)
         if not guesses:
             return fused, []
         vectors = self.embedder.embed(bridge_queries(guesses, query, texts))
         found: dict[int, list[str]] = {}
         for i, (name, vector) in enumerate(zip(guesses, vectors, strict=True), start=1):
             hits = self.store.search_chunks_vector(vector.tolist(), k=opts.depth)
-            named = [(c, s) for c, s in hits if names_any(c.text, [name])]
+            named = [(c, s) for c, s in hits if names_any(c.text, name_forms(name, texts))]
             kept = self._keep(named, chunks)
             found[i] = [c for c in kept if c not in skip and c not in first][: opts.hits]
         if as_of is not None:

@@ -35,7 +35,7 @@ _POLAR_OPENERS = frozenset(
 YES_NO = frozenset({"yes", "no"})
 
 _WORD = re.compile(r"[^\W_]+")
-_CLAUSE = re.compile(r"[,;:?!()\[\]\"“”]")  # where a name ends, whatever the case around it
+_CLAUSE = re.compile(r"[,;:?!()\[\]\"“”\n]")  # where a name ends, whatever the case around it
 # Lower-case words inside names: "Alice de Lusignan", "Ludwig van Beethoven" ("of" is not one:
 # "the 7 Habits of Highly Effective Teens" is also named by "Highly Effective Teens")
 _PARTICLES = frozenset({"de", "del", "della", "der", "den", "di", "da", "du", "van", "von"})
@@ -61,11 +61,19 @@ def offers_choice(question: str) -> bool:
     return "or" in (w.lower() for w in words(question))
 
 
+def compares(question: str) -> bool:
+    """Does the question compare things it names ("Is X or Y older?", "Are X and Y both
+    operas?", "... from the same country?")? It has no hidden second hop to look for."""
+    alike = {"both", "same"} & {w.lower() for w in words(question)}
+    return offers_choice(question) or (answers_yes_no(question) and bool(alike))
+
+
 def names(text: str) -> list[str]:
     """The capitalised runs of `text` ("Anna Benson", "Miracle", "34th Street"), function
     words ("Who", "The") left out: what a question is about, as its passages would write it.
     A run goes on through a name's particles ("Alice de Lusignan", not "Alice" and "Lusignan")
-    and stops at punctuation ("Edward Baring, 1st Baron"; "Who is X? X wrote")."""
+    and stops at punctuation and line breaks ("Edward Baring, 1st Baron"; "Who is X? X wrote";
+    a title line "George VI" above "George VI was ...")."""
     runs: list[list[str]] = []
     for piece in _CLAUSE.split(text):
         run: list[str] = []

@@ -14,7 +14,7 @@ import pytest
 from evergraph.embed.testing import HashingEmbedder
 from evergraph.graph.models import Entity, Evidence, Fact, Source
 from evergraph.graph.store.sqlite import SQLiteGraphStore
-from evergraph.retrieval.bridge import bridge_names, bridge_queries
+from evergraph.retrieval.bridge import bridge_names, bridge_queries, name_forms
 from evergraph.retrieval.graph_walk import (
     GraphOptions,
     graph_search,
@@ -35,6 +35,7 @@ from evergraph.retrieval.ledger import (
 )
 from evergraph.retrieval.text import (
     answers_yes_no,
+    compares,
     content_query,
     find_span,
     names,
@@ -370,6 +371,10 @@ def test_text_helpers() -> None:
     assert answers_yes_no("Were Scott Derrickson and Ed Wood of the same nationality?")
     assert not answers_yes_no("Is Kyoto or Osaka larger?")  # a choice between names
     assert not answers_yes_no("Who was born first?") and not answers_yes_no("")
+    assert compares("Is Kyoto or Osaka larger?")
+    assert compares("Are Random House Tower and 888 7th Avenue both used for real estate?")
+    assert not compares("Was the director of Jaws born in Ohio?")  # one name: a second hop
+    assert not compares("Who is the spouse of the director of Shrek 2?")
     assert names("Who played Susan Walker in Miracle on 34th Street?") == [
         "Susan Walker",
         "Miracle",
@@ -384,6 +389,7 @@ def test_text_helpers() -> None:
         "Ludwig",
         "Ludwig van Beethoven",
     ]
+    assert names("George VI\nGeorge VI was crowned") == ["George VI", "George VI"]  # a title line
     assert names_any("Natalie Wood played Susan Walker.", ["Susan Walker"])
     assert not names_any("Alice de Lencquesaing is an actress", names("Alice de Lusignan"))
     assert not names_any("a walker in Susan's street", ["Susan Walker", "Street"])
@@ -548,6 +554,16 @@ def test_dates_sentence_openers_and_demonyms_are_no_bridge_guesses() -> None:
     # "Water" (the passage writes "water"), nor "True Grit" (the question says it)
 
 
+def test_a_guessed_name_is_also_found_without_its_title_or_kind() -> None:
+    passages = [
+        "King Henry III was crowned at Westminster Abbey.",
+        "Bansaan is an island in the sea off Bohol Island, a province of the Philippines.",
+    ]
+    assert name_forms("King Henry III", passages) == ["King Henry III", "Henry III", "King Henry"]
+    assert name_forms("Bohol Island", passages) == ["Bohol Island", "Bohol"]  # not "Island"
+    assert name_forms("Madonna", passages) == ["Madonna"]
+
+
 def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
     tmp_path: Path,
 ) -> None:
@@ -569,5 +585,8 @@ def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
         assert bridged[3].score > 0 and [h.score for h in bridged] == sorted(
             (h.score for h in bridged), reverse=True
         )  # it would outscore the hits kept above it: capped at theirs
+        choice = "Is the fairy godmother in Shrek 2 or the one in Cinderella older?"
+        compared = retriever.search(choice, k=8, modes={Mode.BM25, Mode.DENSE, Mode.BRIDGE})
+        assert compared and not any(Mode.BRIDGE in h.ranks for h in compared)  # no second hop
         late = retriever.search(SHREK, k=4, modes={Mode.BRIDGE}, as_of=datetime(1999, 1, 1))
         assert late == []
