@@ -201,7 +201,8 @@ class HybridRetriever:
         found: dict[int, list[str]] = {}
         for i, (name, vector) in enumerate(zip(guesses, vectors, strict=True), start=1):
             hits = self.store.search_chunks_vector(vector.tolist(), k=opts.depth)
-            named = [(c, s) for c, s in hits if names_any(c.text, name_forms(name, texts))]
+            forms = name_forms(name, texts)
+            named = [(c, s) for c, s in hits if names_any(c.text, forms)]
             kept = self._keep(named, chunks)
             found[i] = [c for c in kept if c not in skip and c not in first][: opts.hits]
         if as_of is not None:
