@@ -204,14 +204,20 @@ class StoreConformance:
         assert got.published_at.utcoffset() is not None  # aware, same instant
 
     def test_chunk_round_trip(self, corpus: GraphStore) -> None:
-        (hit, _), *_ = corpus.search_chunks_vector([0.0, 1.0, 0.0], k=1)
-        assert hit == Chunk(
+        chunk = Chunk(
             id="c2",
             source_id="s1",
             ordinal=1,
             text="Aspirin inhibits platelet aggregation in most patients.",
             embedding=[0.0, 1.0, 0.0],
         )
+        scanned, _ = corpus.scan(Chunk)
+        assert chunk in scanned
+        # search hits come without their vectors (no reader of a hit needs one)
+        (hit, _), *_ = corpus.search_chunks_vector([0.0, 1.0, 0.0], k=1)
+        assert hit == chunk.model_copy(update={"embedding": None})
+        (hit, _), *_ = corpus.search_chunks_text("aspirin platelet")
+        assert hit == chunk.model_copy(update={"embedding": None})
 
     def test_entity_round_trip(self, store: GraphStore) -> None:
         e = Entity(

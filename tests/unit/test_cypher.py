@@ -277,6 +277,7 @@ def test_search_chunks_text() -> None:
     assert st.text.startswith(
         "CALL db.index.fulltext.queryNodes('chunk_text', $query) YIELD node, score"
     )
+    assert "RETURN node {.*, embedding: null} AS props" in st.text  # hits without vectors
     assert "ORDER BY score DESC LIMIT $k" in st.text
     assert st.params == {"query": '"fox"', "k": 7}
 
@@ -552,6 +553,8 @@ def test_vector_search_rescores_with_the_exact_cosine() -> None:
     )
     assert "vector.similarity.cosine(node.embedding, $vector) AS similarity" in st.text
     assert "2 * similarity - 1 AS score" in st.text  # Neo4j's (1 + cos) / 2, back to cos
+    assert "RETURN node {.*, embedding: null} AS props" in st.text  # chunk hits: no vectors
+    assert "properties(node) AS props" in cypher.search_vector("Entity", [0.5], k=1).text
     assert st.params == {"k": 3, "vector": [0.5, 0.5]}
     typed = cypher.search_entities_of_type((1.0, 0.0), type="Drug", k=2)
     assert typed.text.startswith("MATCH (e:Entity {type: $type})")
@@ -582,6 +585,7 @@ PARSER_GAPS = [
     (r"EXISTS \{ MATCH \(n\) \}", "true"),  # EXISTS subqueries as values
     (r"size\(\$\w+\)", "3"),  # size() of a parameter
     (r"\$(limit|type|k)\b", r"$p_\1"),  # GQL-reserved words as parameter names
+    (r"(\w+) \{\.\*[^}]*\}", r"properties(\1)"),  # map projections ("node {.*, x: null}")
 ]
 BEYOND_THE_PARSER = ("CREATE FULLTEXT INDEX", "CREATE VECTOR INDEX", "SHOW INDEXES")
 

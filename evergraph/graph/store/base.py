@@ -127,7 +127,9 @@ class GraphStore(Protocol):
         ...
 
     def search_chunks_text(self, query: str, *, k: int = 10) -> list[tuple[Chunk, float]]:
-        """BM25 full-text search; higher score is better. Any user text is a valid query."""
+        """BM25 full-text search; higher score is better. Any user text is a valid query.
+        Hits carry no embedding (None), nor do those of `search_chunks_vector`: no reader of a
+        hit needs one, and decoding them cost a tenth of a hybrid query."""
         ...
 
     def search_chunks_vector(

@@ -70,6 +70,7 @@ from evergraph.graph.store.sqlite_codec import (
     UPSERT_SOURCE,
     Codec,
     M,
+    chunk_hit_columns,
     evidence_row,
     fts_query,
     holds_sql,
@@ -489,10 +490,12 @@ class SQLiteGraphStore:
             found = walk(entity_ids, hops, fetch, _FACT_ENDS)
         return [FACTS.record(r) for r in found]
 
-    def _by_rowid(self, codec: Codec[M], rowids: Sequence[int]) -> dict[int, M]:
+    def _by_rowid(
+        self, codec: Codec[M], rowids: Sequence[int], select: str | None = None
+    ) -> dict[int, M]:
         rows = self._conn.execute(
-            f"SELECT rowid, {codec.select} FROM {codec.table} "
-            "WHERE rowid IN (SELECT value FROM json_each(?))",
+            f"SELECT t.rowid, {select or codec.select} FROM {codec.table} AS t "
+            "WHERE t.rowid IN (SELECT value FROM json_each(?))",
             (json.dumps(list(rowids)),),
         )
         return {r[0]: codec.record(r[1:]) for r in rows}
@@ -504,10 +507,11 @@ class SQLiteGraphStore:
         vector: Sequence[float],
         k: int,
         label: str | None,
+        select: str | None = None,
     ) -> list[tuple[M, float]]:
         with self._reading():
             hits = index.search(vector, k, label=label)
-            records = self._by_rowid(codec, [rowid for rowid, _ in hits])
+            records = self._by_rowid(codec, [rowid for rowid, _ in hits], select)
         # a row deleted by another process since the index was loaded is skipped
         return [(records[rowid], score) for rowid, score in hits if rowid in records]
 
@@ -515,10 +519,9 @@ class SQLiteGraphStore:
         match = fts_query(query)
         if not match or k <= 0:
             return []
-        cols = ", ".join(f"c.{c}" for c in CHUNKS.columns)
         with self._reading():
             rows = self._conn.execute(
-                f"SELECT {cols}, -bm25(chunks_fts) FROM chunks_fts "
+                f"SELECT {chunk_hit_columns('c')}, -bm25(chunks_fts) FROM chunks_fts "
                 "JOIN chunks c ON c.pk = chunks_fts.rowid "
                 "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
                 (match, k),
@@ -528,7 +531,8 @@ class SQLiteGraphStore:
     def search_chunks_vector(
         self, vector: Sequence[float], *, k: int = 10
     ) -> list[tuple[Chunk, float]]:
-        return self._vector_search(self._chunk_vectors, CHUNKS, vector, k, None)
+        hit = chunk_hit_columns("t")
+        return self._vector_search(self._chunk_vectors, CHUNKS, vector, k, None, hit)
 
     def search_entities_vector(
         self, vector: Sequence[float], *, k: int = 10, type: str | None = None

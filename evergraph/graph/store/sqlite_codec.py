@@ -133,6 +133,14 @@ FACTS = codec(
 )
 EVIDENCE = codec(Evidence, "evidence", times=("extracted_at",))
 
+
+def chunk_hit_columns(alias: str) -> str:
+    """CHUNKS's columns as a search reads them: the embedding as NULL. No reader of a hit
+    needs its vector, and decoding 384 floats per hit took 5-8 ms of a 60-70 ms hybrid query
+    at 100k chunks (bench_retrieval)."""
+    return ", ".join("NULL" if c == "embedding" else f"{alias}.{c}" for c in CHUNKS.columns)
+
+
 UPSERT_SOURCE = SOURCES.upsert_sql()
 UPSERT_CHUNK = CHUNKS.upsert_sql()
 UPSERT_ENTITY = ENTITIES.upsert_sql()
