@@ -510,6 +510,12 @@ class StoreConformance:
 
     # -- search -----------------------------------------------------------------------------
 
+    def test_chunks_of_sources_in_document_order_without_vectors(self, corpus: GraphStore) -> None:
+        got = corpus.chunks_of(["s2", "s1", "s1", "missing"])
+        assert [(c.source_id, c.id) for c in got] == [("s1", "c1"), ("s1", "c2"), ("s2", "c3")]
+        assert all(c.embedding is None for c in got)
+        assert corpus.chunks_of([]) == []
+
     def test_bm25_ranks_the_matching_chunk_first(self, corpus: GraphStore) -> None:
         hits = corpus.search_chunks_text("aspirin platelet")
         assert [c.id for c, _ in hits] == ["c2"]

@@ -138,6 +138,7 @@ BUILDERS: dict[str, Callable[[str], Statement]] = {
     "get": lambda v: cypher.get("Fact", v),
     "get_many": lambda v: cypher.get_many("Entity", [v]),
     "find_sources": cypher.find_sources,
+    "chunks_of": lambda v: cypher.chunks_of([v]),
     "find_entities": lambda v: cypher.find_entities(v, type=v, limit=3),
     "facts_about": lambda v: cypher.facts_about(v, predicate=v, as_of=T1, recorded_at=None),
     "facts_about_history": lambda v: cypher.facts_about(
@@ -270,6 +271,13 @@ def test_fulltext_query_terms() -> None:
     assert len(cypher.fulltext_query(" ".join(f"w{i}" for i in range(500))).split(" OR ")) == 64
     for nothing in ["", "   ", '"" *', "()", "🦊"]:
         assert cypher.fulltext_query(nothing) == ""
+
+
+def test_chunks_of_reads_a_documents_chunks_in_order_without_vectors() -> None:
+    st = cypher.chunks_of(["s1", "s2"])
+    assert st.text.startswith("MATCH (s:Source)<-[:PART_OF]-(c:Chunk) WHERE s.id IN $ids")
+    assert "RETURN c {.*, embedding: null} AS props ORDER BY s.id, c.ordinal" in st.text
+    assert st.params == {"ids": ["s1", "s2"]}
 
 
 def test_search_chunks_text() -> None:

@@ -91,6 +91,11 @@ class GraphStore(Protocol):
         empty key finds nothing."""
         ...
 
+    def chunks_of(self, source_ids: Sequence[str]) -> list[Chunk]:
+        """The chunks of these sources, each source's in order, without embeddings (as search
+        hits): a document that retrieval links to by its title, read by an index lookup."""
+        ...
+
     def find_entities(self, name: str, *, type: str | None = None, limit: int = 10) -> list[Entity]:
         """Entities whose name or an alias equals `name`, ignoring case."""
         ...

@@ -417,6 +417,20 @@ def get_many(label: Label, ids: Sequence[str]) -> Statement:
     )
 
 
+def _chunk_hit(var: str) -> str:
+    """A chunk as searches return it: without its embedding, which no reader of a hit needs
+    (384 floats a hit over the wire and through the codec)."""
+    return f"{var} {{.*, embedding: null}}"
+
+
+def chunks_of(source_ids: Sequence[str]) -> Statement:
+    return Statement(
+        "MATCH (s:Source)<-[:PART_OF]-(c:Chunk) WHERE s.id IN $ids AND NOT s:Pending "
+        f"RETURN {_chunk_hit('c')} AS props ORDER BY s.id, c.ordinal",
+        {"ids": list(source_ids)},
+    )
+
+
 def find_sources(key: str) -> Statement:
     return Statement(
         "MATCH (s:Source {key: $key}) WHERE NOT s:Pending "
@@ -504,16 +518,11 @@ def fulltext_query(text: str) -> str:
     return " OR ".join(f'"{lucene_escape(t)}"' for t in query_terms(text))
 
 
-# A chunk as a search returns it: without its embedding, which no reader of a hit needs (384
-# floats a hit over the wire and through the codec).
-_CHUNK_HIT = "node {.*, embedding: null}"
-
-
 def search_chunks_text(query: str, *, k: int) -> Statement:
     """BM25 from the full-text index; `query` must come from `fulltext_query`."""
     return Statement(
         f"CALL db.index.fulltext.queryNodes('{CHUNK_TEXT_INDEX}', $query) YIELD node, score "
-        f"RETURN {_CHUNK_HIT} AS props, score ORDER BY score DESC LIMIT $k",
+        f"RETURN {_chunk_hit('node')} AS props, score ORDER BY score DESC LIMIT $k",
         {"query": query, "k": k},
     )
 
@@ -521,7 +530,7 @@ def search_chunks_text(query: str, *, k: int) -> Statement:
 def search_vector(label: VectorLabel, vector: Sequence[float], *, k: int) -> Statement:
     """Approximate k nearest from the vector index, rescored exactly: the index's scores are
     (1 + cosine) / 2 and may be quantised; the store's contract is the cosine itself."""
-    props = _CHUNK_HIT if label == "Chunk" else "properties(node)"
+    props = _chunk_hit("node") if label == "Chunk" else "properties(node)"
     return Statement(
         f"CALL db.index.vector.queryNodes('{VECTOR_INDEXES[label]}', $k, $vector) YIELD node "
         "WITH node, vector.similarity.cosine(node.embedding, $vector) AS similarity "

@@ -316,6 +316,10 @@ class Neo4jGraphStore(Neo4jTransactions):
         ids = list(dict.fromkeys(fact_ids))
         return self._records(cypher.get_many("Fact", ids), codec.FACT) if ids else []
 
+    def chunks_of(self, source_ids: Sequence[str]) -> list[Chunk]:
+        ids = list(dict.fromkeys(source_ids))
+        return self._records(cypher.chunks_of(ids), codec.CHUNK) if ids else []
+
     def find_sources(self, key: str) -> list[Source]:
         return self._records(cypher.find_sources(key), codec.SOURCE) if key else []
 

@@ -403,6 +403,16 @@ class SQLiteGraphStore:
     def get_facts(self, fact_ids: Sequence[str]) -> list[Fact]:
         return self._many(FACTS, fact_ids)
 
+    def chunks_of(self, source_ids: Sequence[str]) -> list[Chunk]:
+        with self._reading():
+            rows = self._conn.execute(
+                f"SELECT {chunk_hit_columns('c')} FROM chunks AS c "
+                "WHERE c.source_id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY c.source_id, c.ordinal",
+                (json.dumps(list(dict.fromkeys(source_ids))),),
+            ).fetchall()
+        return [CHUNKS.record(r) for r in rows]
+
     def find_sources(self, key: str) -> list[Source]:
         if not key:
             return []
