@@ -105,9 +105,10 @@ def personalised_pagerank(
         restart[index[node]] = w
     restart /= restart.sum()
     dangling = degree == 0
+    step = walk.T.tocsr()  # once: `walk.T` in the loop built a new matrix every iteration
     rank = restart.copy()
     for _ in range(iterations):
-        spread = walk.T @ rank + rank[dangling].sum() * restart
+        spread = step @ rank + rank[dangling].sum() * restart
         new = damping * spread + (1 - damping) * restart
         done = np.abs(new - rank).sum() < tolerance
         rank = new
