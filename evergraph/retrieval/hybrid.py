@@ -86,7 +86,7 @@ class HybridOptions:
     graph: GraphOptions = field(default_factory=GraphOptions)
     bridge: BridgeOptions = field(default_factory=BridgeOptions)
     link_from: int = 3  # best passages of the first fusion whose named titles are followed
-    max_names: int = 5  # titles linked per query (a full-text search each, unless found)
+    max_names: int = 5  # titles linked per query (a lookup of its chunks each, unless found)
 
 
 def rrf(
