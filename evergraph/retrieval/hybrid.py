@@ -198,9 +198,9 @@ class HybridRetriever:
             return fused, []
         vectors = self.embedder.embed(bridge_queries(guesses, query, texts))
         found: dict[int, list[str]] = {}
-        for i, (name, vector) in enumerate(zip(guesses, vectors, strict=True), start=1):
+        each = zip(name_forms(guesses, texts), vectors, strict=True)
+        for i, (forms, vector) in enumerate(each, start=1):
             hits = self.store.search_chunks_vector(vector.tolist(), k=opts.depth)
-            forms = name_forms(name, texts)
             named = [(c, s) for c, s in hits if names_any(c.text, forms)]
             kept = self._keep(named, chunks)
             found[i] = [c for c in kept if c not in skip and c not in first][: opts.hits]
@@ -271,7 +271,7 @@ class HybridRetriever:
                 own = [c for c in stored if c.source_id in group]
                 pick = next((c for c in own if names_any(c.text, [name])), own[0] if own else None)
                 if pick is not None:
-                    known = self._keep([(pick, 0.0)], chunks)[0]
+                    known = chunks.setdefault(pick.id, pick).id
             if known is not None:
                 return known
         return None

@@ -559,9 +559,11 @@ def test_a_guessed_name_is_also_found_without_its_title_or_kind() -> None:
         "King Henry III was crowned at Westminster Abbey.",
         "Bansaan is an island in the sea off Bohol Island, a province of the Philippines.",
     ]
-    assert name_forms("King Henry III", passages) == ["King Henry III", "Henry III", "King Henry"]
-    assert name_forms("Bohol Island", passages) == ["Bohol Island", "Bohol"]  # not "Island"
-    assert name_forms("Madonna", passages) == ["Madonna"]
+    assert name_forms(["King Henry III", "Bohol Island", "Madonna"], passages) == [
+        ["King Henry III", "Henry III", "King Henry"],
+        ["Bohol Island", "Bohol"],  # not "Island"
+        ["Madonna"],
+    ]
 
 
 def test_a_bridge_ranking_reaches_the_passage_that_writes_the_guessed_name(
